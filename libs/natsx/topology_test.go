@@ -1,0 +1,91 @@
+package natsx_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signalbridge/signalbridge/libs/natsx"
+	"github.com/signalbridge/signalbridge/libs/natsx/natstest"
+)
+
+func TestProvisionIdempotent(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Run(t)
+	js, err := jetstream.New(srv.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	topo := natsx.DefaultTopology(natsx.TopologyOptions{})
+	for round := 1; round <= 2; round++ {
+		if err := natsx.Provision(ctx, js, topo); err != nil {
+			t.Fatalf("Provision round %d: %v", round, err)
+		}
+	}
+
+	streams := []struct {
+		name    string
+		subject string
+		maxAge  time.Duration
+		dup     time.Duration
+	}{
+		{"SIGNALS", "signals.v1.>", 7 * 24 * time.Hour, 15 * time.Minute},
+		{"SCORES", "scores.v1.>", 7 * 24 * time.Hour, 15 * time.Minute},
+		{"HUBSPOT", "hubspot.v1.>", 7 * 24 * time.Hour, 20 * time.Minute},
+		{"CONTACTS", "contacts.v1.>", 7 * 24 * time.Hour, 15 * time.Minute},
+		{"ACTIONS", "actions.v1.>", 7 * 24 * time.Hour, 15 * time.Minute},
+		{"DLQ", "dlq.>", 30 * 24 * time.Hour, 15 * time.Minute},
+	}
+	for _, want := range streams {
+		st, err := js.Stream(ctx, want.name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", want.name, err)
+		}
+		cfg := st.CachedInfo().Config
+		if len(cfg.Subjects) != 1 || cfg.Subjects[0] != want.subject {
+			t.Errorf("%s subjects = %v, want [%s]", want.name, cfg.Subjects, want.subject)
+		}
+		if cfg.Retention != jetstream.LimitsPolicy || cfg.MaxAge != want.maxAge || cfg.Duplicates != want.dup ||
+			!cfg.AllowAtomicPublish || cfg.Storage != jetstream.FileStorage || cfg.Replicas != 1 {
+			t.Errorf("%s config = retention %v maxAge %v dup %v atomic %v storage %v replicas %d",
+				want.name, cfg.Retention, cfg.MaxAge, cfg.Duplicates, cfg.AllowAtomicPublish, cfg.Storage, cfg.Replicas)
+		}
+	}
+	buckets := map[string]int64{"portals": 5, "score-state": 1, "contact-links": 1, "sync-state": 1}
+	for name, history := range buckets {
+		kv, err := js.KeyValue(ctx, name)
+		if err != nil {
+			t.Fatalf("KV %s: %v", name, err)
+		}
+		status, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatalf("KV %s status: %v", name, err)
+		}
+		if status.History() != history {
+			t.Errorf("KV %s history = %d, want %d", name, status.History(), history)
+		}
+	}
+}
+
+func TestProvisionErrorNamesStream(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Run(t)
+	js, err := jetstream.New(srv.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := natsx.Topology{Streams: []jetstream.StreamConfig{
+		{Name: "OK", Subjects: []string{"ok.>"}},
+		{Name: "CLASH", Subjects: []string{"ok.x"}}, // overlaps OK's subjects
+	}}
+	err = natsx.Provision(testCtx(t), js, topo)
+	if err == nil {
+		t.Fatal("Provision with overlapping subjects succeeded")
+	}
+	if want := `stream "CLASH" (Streams[1])`; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not name %s", err, want)
+	}
+}
