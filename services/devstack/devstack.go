@@ -1,0 +1,204 @@
+// Package devstack assembles the whole of signalbridge in one process: an embedded NATS server
+// with JetStream, a cache (Redis when a URL is given, an in-memory Redis otherwise), the demo
+// portal, and every selected service, sharing one NATS connection. `make run` and the
+// end-to-end tests use it.
+package devstack
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/signalbridge/signalbridge/libs/natsx"
+	"github.com/signalbridge/signalbridge/libs/natsx/embedded"
+	"github.com/signalbridge/signalbridge/libs/portal"
+	"github.com/signalbridge/signalbridge/libs/redisx"
+	"github.com/signalbridge/signalbridge/services/ingest"
+)
+
+// DemoAPIKey is the ingest key of the demo portal. It exists only in the demo configuration.
+const DemoAPIKey = "sbk_demo_local_only"
+
+//go:embed demo/portal.yaml
+var demoPortal []byte
+
+// Services lists what devstack can run, in start order.
+var Services = []string{"ingest"}
+
+// Config is the assembly's configuration.
+type Config struct {
+	// DataDir holds JetStream's files (DataDir/nats).
+	DataDir string
+	// NATSHost and NATSPort are where the embedded server listens (port 0: random).
+	NATSHost string
+	NATSPort int
+	// LazyFsync turns off fsync-before-ack (faster, loses acknowledged data on an OS crash).
+	LazyFsync bool
+	// RedisURL selects a real Redis; empty starts an in-memory one.
+	RedisURL string
+	// Services to run; empty means all.
+	Services []string
+	// PortalFiles are extra portal YAML files to load; the demo portal is always loaded.
+	PortalFiles [][]byte
+	// Ingest is the ingest service's configuration.
+	Ingest ingest.Config
+	Logger *slog.Logger
+	Meter  metric.MeterProvider
+	Tracer trace.TracerProvider
+	// Metrics serves /metrics on the services' admin listeners.
+	Metrics http.Handler
+}
+
+// Stack is a running assembly.
+type Stack struct {
+	NATS     *embedded.Server
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Redis    *redis.Client
+	RedisURL string
+	Portals  *portal.Registry
+	Ingest   *ingest.Service
+
+	miniRedis *miniredis.Miniredis
+	cfg       Config
+}
+
+// Start brings everything up, in order: NATS, topology, portals, cache, services (bound, not
+// yet serving). Call Run to serve, and Close when Run returns.
+func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if len(cfg.Services) == 0 {
+		cfg.Services = Services
+	}
+	for _, s := range cfg.Services {
+		if !slices.Contains(Services, s) {
+			return nil, fmt.Errorf("devstack: unknown service %q (have: %s)", s, strings.Join(Services, ", "))
+		}
+	}
+	st := &Stack{cfg: cfg}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	st.NATS, err = embedded.Start(embedded.Options{
+		Host: cfg.NATSHost, Port: cfg.NATSPort, StoreDir: filepath.Join(cfg.DataDir, "nats"),
+		LazyFsync: cfg.LazyFsync, ServerName: "devstack",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("devstack: nats: %w", err)
+	}
+	st.NC, err = natsx.Connect(ctx, natsx.Config{URL: st.NATS.ClientURL(), Name: "devstack"}, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: nats connect: %w", err)
+	}
+	if st.JS, err = jetstream.New(st.NC); err != nil {
+		return nil, fmt.Errorf("devstack: jetstream: %w", err)
+	}
+	if err := natsx.Provision(ctx, st.JS, natsx.DefaultTopology(natsx.TopologyOptions{})); err != nil {
+		return nil, fmt.Errorf("devstack: provision: %w", err)
+	}
+	kv, err := st.JS.KeyValue(ctx, natsx.BucketPortals)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: portals bucket: %w", err)
+	}
+	store := portal.NewStore(kv)
+	for i, doc := range append([][]byte{demoPortal}, cfg.PortalFiles...) {
+		pc, err := portal.Parse(doc)
+		if err != nil {
+			return nil, fmt.Errorf("devstack: portal file %d: %w", i, err)
+		}
+		if err := store.Put(ctx, pc); err != nil {
+			return nil, fmt.Errorf("devstack: store portal %s: %w", pc.PortalID, err)
+		}
+	}
+	if st.Portals, err = portal.Watch(ctx, kv, cfg.Logger); err != nil {
+		return nil, fmt.Errorf("devstack: watch portals: %w", err)
+	}
+	if err := st.startCache(ctx); err != nil {
+		return nil, err
+	}
+	if slices.Contains(cfg.Services, "ingest") {
+		st.Ingest, err = ingest.New(cfg.Ingest, ingest.Deps{
+			NC: st.NC, JS: st.JS, Portals: st.Portals, Logger: cfg.Logger.With("component", "ingest"),
+			Meter: cfg.Meter, Tracer: cfg.Tracer, Metrics: cfg.Metrics,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("devstack: ingest: %w", err)
+		}
+	}
+	return st, nil
+}
+
+func (st *Stack) startCache(ctx context.Context) error {
+	url := st.cfg.RedisURL
+	if url == "" {
+		mr, err := miniredis.Run()
+		if err != nil {
+			return fmt.Errorf("devstack: in-memory cache: %w", err)
+		}
+		st.miniRedis = mr
+		url = "redis://" + mr.Addr()
+	}
+	client, err := redisx.New(ctx, redisx.Config{URL: url})
+	if err != nil {
+		return fmt.Errorf("devstack: cache: %w", err)
+	}
+	st.Redis, st.RedisURL = client, url
+	return nil
+}
+
+// InMemoryCache reports whether the cache is the in-memory stand-in.
+func (st *Stack) InMemoryCache() bool { return st.miniRedis != nil }
+
+// Run serves every started service until ctx is done, then stops them in reverse order.
+func (st *Stack) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	if st.Ingest != nil {
+		g.Go(func() error { return st.Ingest.Run(gctx) })
+	}
+	return g.Wait()
+}
+
+// Close releases everything Start acquired, in reverse order: portals watch, cache, NATS
+// connection (drained), NATS server.
+func (st *Stack) Close() {
+	if st.Portals != nil {
+		st.Portals.Close()
+	}
+	if st.Redis != nil {
+		_ = st.Redis.Close()
+	}
+	if st.miniRedis != nil {
+		st.miniRedis.Close()
+	}
+	if st.NC != nil {
+		if err := st.NC.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			st.cfg.Logger.Warn("nats drain", "err", err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !st.NC.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if st.NATS != nil {
+		st.NATS.Shutdown()
+	}
+}
