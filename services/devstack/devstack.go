@@ -1,6 +1,7 @@
 // Package devstack assembles the whole of signalbridge in one process: an embedded NATS server
-// with JetStream, a cache (Redis when a URL is given, an in-memory Redis otherwise), the demo
-// portal, and every selected service, sharing one NATS connection. `make run` and the
+// with JetStream, a cache (Redis when a URL is given, an in-memory Redis otherwise), the HubSpot
+// sandbox with demo data (unless a real HubSpot token is configured), the demo portal, and
+// every selected service, sharing one NATS connection. `make run` and the
 // end-to-end tests use it.
 package devstack
 
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/signalbridge/signalbridge/libs/hubspot/hubspottest"
 	"github.com/signalbridge/signalbridge/libs/natsx"
 	"github.com/signalbridge/signalbridge/libs/natsx/embedded"
 	"github.com/signalbridge/signalbridge/libs/portal"
@@ -55,6 +58,12 @@ type Config struct {
 	Services []string
 	// PortalFiles are extra portal YAML files to load; the demo portal is always loaded.
 	PortalFiles [][]byte
+	// HubSpotToken resolves the demo portal's HubSpot token (its secret name, for example
+	// HUBSPOT_TOKEN_DEMO, from the environment). When it yields nothing, devstack starts the
+	// HubSpot sandbox with demo data and points everything at it.
+	HubSpotToken func(secretName string) string
+	// SandboxCompanies is how many demo companies the sandbox generates (default 500).
+	SandboxCompanies int
 	// Ingest is the ingest service's configuration.
 	Ingest ingest.Config
 	Logger *slog.Logger
@@ -73,6 +82,10 @@ type Stack struct {
 	RedisURL string
 	Portals  *portal.Registry
 	Ingest   *ingest.Service
+	// Sandbox is the HubSpot stand-in, nil when a real HubSpot token is configured.
+	Sandbox *hubspottest.Server
+	// HubSpotURL is the HubSpot API base URL everything uses.
+	HubSpotURL string
 
 	miniRedis *miniredis.Miniredis
 	cfg       Config
@@ -135,6 +148,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := st.startCache(ctx); err != nil {
 		return nil, err
 	}
+	if err := st.startHubSpot(); err != nil {
+		return nil, err
+	}
 	if slices.Contains(cfg.Services, "ingest") {
 		st.Ingest, err = ingest.New(cfg.Ingest, ingest.Deps{
 			NC: st.NC, JS: st.JS, Portals: st.Portals, Logger: cfg.Logger.With("component", "ingest"),
@@ -165,6 +181,47 @@ func (st *Stack) startCache(ctx context.Context) error {
 	return nil
 }
 
+// DemoPortalID is the demo portal's id (the HubSpot portal the sandbox serves).
+const DemoPortalID = 12345678
+
+// demoSandboxToken is the sandbox's token for the demo portal.
+const demoSandboxToken = "pat-sandbox-demo"
+
+// startHubSpot points the stack at real HubSpot when the demo portal's token is configured, and
+// otherwise starts the sandbox with demo data.
+func (st *Stack) startHubSpot() error {
+	demo, ok := st.Portals.Get(strconv.Itoa(DemoPortalID))
+	if !ok {
+		return fmt.Errorf("devstack: demo portal %d missing", DemoPortalID)
+	}
+	if st.cfg.HubSpotToken != nil && st.cfg.HubSpotToken(demo.HubSpot.Auth.Secret) != "" {
+		st.HubSpotURL = "https://api.hubapi.com"
+		st.cfg.Logger.Info("using real HubSpot for the demo portal", "secret", demo.HubSpot.Auth.Secret)
+		return nil
+	}
+	st.Sandbox = hubspottest.New(hubspottest.Options{Logger: st.cfg.Logger.With("component", "hubspot-sandbox")})
+	p, err := st.Sandbox.CreatePortal(hubspottest.PortalOptions{ID: DemoPortalID, Token: demoSandboxToken, Tier: string(demo.HubSpot.Tier)})
+	if err != nil {
+		return fmt.Errorf("devstack: sandbox portal: %w", err)
+	}
+	n := st.cfg.SandboxCompanies
+	if n <= 0 {
+		n = 500
+	}
+	p.Generate(hubspottest.GenerateOptions{Companies: n, ContactsPerCompany: 3, DealsPerCompany: 1,
+		AliasRate: 0.2, DuplicateDomainRate: 0.05, WebsiteOnlyRate: 0.05, Seed: DemoPortalID})
+	st.HubSpotURL = st.Sandbox.URL
+	return nil
+}
+
+// SandboxToken is the token of the demo portal in the sandbox ("" with real HubSpot).
+func (st *Stack) SandboxToken() string {
+	if st.Sandbox == nil {
+		return ""
+	}
+	return demoSandboxToken
+}
+
 // InMemoryCache reports whether the cache is the in-memory stand-in.
 func (st *Stack) InMemoryCache() bool { return st.miniRedis != nil }
 
@@ -182,6 +239,9 @@ func (st *Stack) Run(ctx context.Context) error {
 func (st *Stack) Close() {
 	if st.Portals != nil {
 		st.Portals.Close()
+	}
+	if st.Sandbox != nil {
+		st.Sandbox.Close()
 	}
 	if st.Redis != nil {
 		_ = st.Redis.Close()

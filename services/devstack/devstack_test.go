@@ -78,6 +78,19 @@ func TestDemoSignalEndToEndAndDataSurvivesRestart(t *testing.T) {
 	if err := json.Unmarshal(raw, &out); err != nil || out.Accepted != 1 {
 		t.Fatalf("response %s (%v)", raw, err)
 	}
+	// Without a HubSpot token the sandbox serves the demo portal's CRM.
+	hreq, _ := http.NewRequest(http.MethodGet, st.HubSpotURL+"/crm/v3/objects/companies?limit=2", nil)
+	hreq.Header.Set("Authorization", "Bearer "+st.SandboxToken())
+	hres, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct{ Results []struct{ ID string } }
+	err = json.NewDecoder(hres.Body).Decode(&page)
+	hres.Body.Close()
+	if err != nil || hres.StatusCode != http.StatusOK || len(page.Results) != 2 {
+		t.Fatalf("sandbox companies: status %d, %d results, %v", hres.StatusCode, len(page.Results), err)
+	}
 	metrics, err := http.Get("http://" + st.Ingest.AdminAddr() + "/readyz")
 	if err != nil {
 		t.Fatal(err)

@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	st, err := devstack.Start(ctx, devstack.Config{
 		DataDir: *dataDir, NATSHost: "127.0.0.1", NATSPort: *natsPort, LazyFsync: *lazy,
-		RedisURL: getenv("REDIS_URL"), Services: services, PortalFiles: docs, Ingest: ingestCfg,
+		RedisURL: getenv("REDIS_URL"), HubSpotToken: getenv, Services: services, PortalFiles: docs, Ingest: ingestCfg,
 		Logger: tel.Logger, Meter: tel.MeterProvider, Tracer: tel.TracerProvider, Metrics: tel.MetricsHandler(),
 	})
 	if err != nil {
@@ -131,6 +131,11 @@ signalbridge devstack is up
   cache              %s
   demo portal        12345678   API key: %s
 `, st.NATS.ClientURL(), cache, devstack.DemoAPIKey)
+	if st.Sandbox != nil {
+		fmt.Fprintf(w, "  HubSpot sandbox    %s   token: %s (demo data; set HUBSPOT_TOKEN_DEMO for real HubSpot)\n", st.HubSpotURL, st.SandboxToken())
+	} else {
+		fmt.Fprintf(w, "  HubSpot            %s (token from HUBSPOT_TOKEN_DEMO)\n", st.HubSpotURL)
+	}
 	if in := st.Ingest; in != nil {
 		fmt.Fprintf(w, `  ingest HTTP        http://%[1]s/v1/portals/12345678/signals
   ingest gRPC        %[2]s   (reflection on)
@@ -144,6 +149,12 @@ Send a signal:
 Watch it land:
   nats --server %[5]s stream view SIGNALS
 `, in.HTTPAddr(), in.GRPCAddr(), in.AdminAddr(), devstack.DemoAPIKey, st.NATS.ClientURL())
+	}
+	if st.Sandbox != nil {
+		fmt.Fprintf(w, `
+Browse the sandbox's demo CRM:
+  curl -sS '%s/crm/v3/objects/companies?limit=3&properties=domain,name' -H 'Authorization: Bearer %s'
+`, st.HubSpotURL, st.SandboxToken())
 	}
 	fmt.Fprintln(w, "\nCtrl-C stops everything.")
 }
