@@ -95,6 +95,7 @@ BENCH_MEMORY_N ?= 1000000
 bench: ## benchmarks, printed as ratios against a baseline measured in the same run
 	go run ./services/ingest/cmd/ingest-bench -n $(BENCH_N) -memory-n $(BENCH_MEMORY_N)
 	cd libs && go test -run '^$$' -bench 'PublishBatch|PublishAsync' -benchtime 2x ./natsx/
+	cd libs && go test -run '^$$' -bench GovernedBatchUpdate -benchtime 1x ./hubspot/
 
 .PHONY: k8s-render
 k8s-render: $(BIN)/kustomize-$(KUSTOMIZE_VERSION) ## render every kustomize overlay
