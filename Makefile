@@ -94,6 +94,7 @@ BENCH_MEMORY_N ?= 1000000
 .PHONY: bench
 bench: ## benchmarks, printed as ratios against a baseline measured in the same run
 	go run ./services/ingest/cmd/ingest-bench -n $(BENCH_N) -memory-n $(BENCH_MEMORY_N)
+	go run ./services/webhook-receiver/cmd/webhook-bench
 	cd libs && go test -run '^$$' -bench 'PublishBatch|PublishAsync' -benchtime 2x ./natsx/
 	cd libs && go test -run '^$$' -bench GovernedBatchUpdate -benchtime 1x ./hubspot/
 

@@ -32,6 +32,7 @@ import (
 	"github.com/signalbridge/signalbridge/libs/portal"
 	"github.com/signalbridge/signalbridge/libs/redisx"
 	"github.com/signalbridge/signalbridge/services/ingest"
+	webhookrx "github.com/signalbridge/signalbridge/services/webhook-receiver"
 )
 
 // DemoAPIKey is the ingest key of the demo portal. It exists only in the demo configuration.
@@ -41,7 +42,7 @@ const DemoAPIKey = "sbk_demo_local_only"
 var demoPortal []byte
 
 // Services lists what devstack can run, in start order.
-var Services = []string{"ingest"}
+var Services = []string{"ingest", "webhook-receiver"}
 
 // Config is the assembly's configuration.
 type Config struct {
@@ -58,17 +59,20 @@ type Config struct {
 	Services []string
 	// PortalFiles are extra portal YAML files to load; the demo portal is always loaded.
 	PortalFiles [][]byte
-	// HubSpotToken resolves the demo portal's HubSpot token (its secret name, for example
-	// HUBSPOT_TOKEN_DEMO, from the environment). When it yields nothing, devstack starts the
-	// HubSpot sandbox with demo data and points everything at it.
-	HubSpotToken func(secretName string) string
+	// Secrets resolves a secret's name from a portal configuration (for example
+	// HUBSPOT_TOKEN_DEMO) to its value, typically from the environment. When the demo portal's
+	// HubSpot token resolves to nothing, devstack starts the HubSpot sandbox with demo data and
+	// points everything at it.
+	Secrets func(name string) string
 	// SandboxCompanies is how many demo companies the sandbox generates (default 500).
 	SandboxCompanies int
 	// Ingest is the ingest service's configuration.
 	Ingest ingest.Config
-	Logger *slog.Logger
-	Meter  metric.MeterProvider
-	Tracer trace.TracerProvider
+	// Webhook is the webhook-receiver's configuration.
+	Webhook webhookrx.Config
+	Logger  *slog.Logger
+	Meter   metric.MeterProvider
+	Tracer  trace.TracerProvider
 	// Metrics serves /metrics on the services' admin listeners.
 	Metrics http.Handler
 }
@@ -82,13 +86,15 @@ type Stack struct {
 	RedisURL string
 	Portals  *portal.Registry
 	Ingest   *ingest.Service
+	Webhook  *webhookrx.Service
 	// Sandbox is the HubSpot stand-in, nil when a real HubSpot token is configured.
 	Sandbox *hubspottest.Server
 	// HubSpotURL is the HubSpot API base URL everything uses.
 	HubSpotURL string
 
-	miniRedis *miniredis.Miniredis
-	cfg       Config
+	miniRedis      *miniredis.Miniredis
+	sandboxSecrets map[string]string
+	cfg            Config
 }
 
 // Start brings everything up, in order: NATS, topology, portals, cache, services (bound, not
@@ -160,7 +166,74 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, fmt.Errorf("devstack: ingest: %w", err)
 		}
 	}
+	if slices.Contains(cfg.Services, "webhook-receiver") {
+		st.Webhook, err = webhookrx.New(cfg.Webhook, webhookrx.Deps{
+			NC: st.NC, JS: st.JS, Portals: st.Portals,
+			Secrets: func(name string) (string, bool) { v := st.secret(name); return v, v != "" },
+			Logger:  cfg.Logger.With("component", "webhook-receiver"),
+			Meter:   cfg.Meter, Tracer: cfg.Tracer, Metrics: cfg.Metrics,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("devstack: webhook-receiver: %w", err)
+		}
+		if err := st.connectSandboxApp(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return st, nil
+}
+
+// secret resolves a secret name: the sandbox's own secrets first, then Config.Secrets.
+func (st *Stack) secret(name string) string {
+	if st.Sandbox != nil {
+		if v, ok := st.sandboxSecrets[name]; ok {
+			return v
+		}
+	}
+	if st.cfg.Secrets == nil || name == "" {
+		return ""
+	}
+	return st.cfg.Secrets(name)
+}
+
+// connectSandboxApp registers the demo portal's app with the sandbox, pointing its webhooks at
+// the webhook-receiver, and makes its subscriptions match the demo portal's mappings, so that a
+// change in the sandbox's CRM shows up on the HUBSPOT stream.
+func (st *Stack) connectSandboxApp(ctx context.Context) error {
+	if st.Sandbox == nil {
+		return nil
+	}
+	demo, _ := st.Portals.Get(strconv.Itoa(DemoPortalID))
+	if demo.HubSpot.AppID == 0 {
+		return nil
+	}
+	st.Sandbox.AddApp(hubspottest.App{
+		ID: demo.HubSpot.AppID, ClientSecret: demoAppSecret, DeveloperAPIKey: demoDeveloperKey,
+		TargetURL: "http://" + st.Webhook.HTTPAddr() + st.webhookPath(),
+	})
+	api, err := webhookrx.NewSubscriptionsClient(webhookrx.SubscriptionsConfig{BaseURL: st.Sandbox.URL, DeveloperAPIKey: demoDeveloperKey})
+	if err != nil {
+		return fmt.Errorf("devstack: sandbox subscriptions: %w", err)
+	}
+	if _, err := webhookrx.EnsureSubscriptions(ctx, api, demo.HubSpot.AppID, demo); err != nil {
+		return fmt.Errorf("devstack: sandbox subscriptions: %w", err)
+	}
+	return nil
+}
+
+func (st *Stack) webhookPath() string {
+	if st.cfg.Webhook.Path != "" {
+		return st.cfg.Webhook.Path
+	}
+	return webhookrx.DefaultPath
+}
+
+// WebhookURL is where HubSpot (or the sandbox) posts webhooks ("" without webhook-receiver).
+func (st *Stack) WebhookURL() string {
+	if st.Webhook == nil {
+		return ""
+	}
+	return "http://" + st.Webhook.HTTPAddr() + st.webhookPath()
 }
 
 func (st *Stack) startCache(ctx context.Context) error {
@@ -184,8 +257,12 @@ func (st *Stack) startCache(ctx context.Context) error {
 // DemoPortalID is the demo portal's id (the HubSpot portal the sandbox serves).
 const DemoPortalID = 12345678
 
-// demoSandboxToken is the sandbox's token for the demo portal.
-const demoSandboxToken = "pat-sandbox-demo"
+// The sandbox's credentials for the demo portal and its app. They exist only in the sandbox.
+const (
+	demoSandboxToken = "pat-sandbox-demo"
+	demoAppSecret    = "sandbox-demo-app-secret"
+	demoDeveloperKey = "sandbox-demo-developer-key"
+)
 
 // startHubSpot points the stack at real HubSpot when the demo portal's token is configured, and
 // otherwise starts the sandbox with demo data.
@@ -194,13 +271,18 @@ func (st *Stack) startHubSpot() error {
 	if !ok {
 		return fmt.Errorf("devstack: demo portal %d missing", DemoPortalID)
 	}
-	if st.cfg.HubSpotToken != nil && st.cfg.HubSpotToken(demo.HubSpot.Auth.Secret) != "" {
+	if st.secret(demo.HubSpot.Auth.Secret) != "" {
 		st.HubSpotURL = "https://api.hubapi.com"
 		st.cfg.Logger.Info("using real HubSpot for the demo portal", "secret", demo.HubSpot.Auth.Secret)
 		return nil
 	}
 	st.Sandbox = hubspottest.New(hubspottest.Options{Logger: st.cfg.Logger.With("component", "hubspot-sandbox")})
-	p, err := st.Sandbox.CreatePortal(hubspottest.PortalOptions{ID: DemoPortalID, Token: demoSandboxToken, Tier: string(demo.HubSpot.Tier)})
+	st.sandboxSecrets = map[string]string{demo.HubSpot.Auth.Secret: demoSandboxToken}
+	if demo.HubSpot.WebhookSecret != "" {
+		st.sandboxSecrets[demo.HubSpot.WebhookSecret] = demoAppSecret
+	}
+	p, err := st.Sandbox.CreatePortal(hubspottest.PortalOptions{ID: DemoPortalID, Token: demoSandboxToken,
+		Tier: string(demo.HubSpot.Tier), PrivateAppID: demo.HubSpot.AppID})
 	if err != nil {
 		return fmt.Errorf("devstack: sandbox portal: %w", err)
 	}
@@ -230,6 +312,9 @@ func (st *Stack) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if st.Ingest != nil {
 		g.Go(func() error { return st.Ingest.Run(gctx) })
+	}
+	if st.Webhook != nil {
+		g.Go(func() error { return st.Webhook.Run(gctx) })
 	}
 	return g.Wait()
 }

@@ -6,12 +6,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	hubspotv1 "github.com/signalbridge/signalbridge/libs/gen/signalbridge/hubspot/v1"
 	"github.com/signalbridge/signalbridge/services/devstack"
 	"github.com/signalbridge/signalbridge/services/ingest"
+	webhookrx "github.com/signalbridge/signalbridge/services/webhook-receiver"
 )
 
 func config(dir string) devstack.Config {
@@ -22,7 +27,8 @@ func config(dir string) devstack.Config {
 			MaxBodyBytes: 1 << 20, MaxFutureSkew: 5 * time.Minute, MaxAge: time.Hour * 24 * 365,
 			StreamWindow: 4, ShutdownTimeout: 5 * time.Second,
 		},
-		Logger: slog.New(slog.DiscardHandler),
+		Webhook: webhookrx.Config{HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0"},
+		Logger:  slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -113,6 +119,49 @@ func TestDemoSignalEndToEndAndDataSurvivesRestart(t *testing.T) {
 	}
 	if got := m.Header.Get("Nats-Msg-Id"); got != "sig:12345678:demo-1" {
 		t.Fatalf("last message id %q", got)
+	}
+}
+
+// TestSandboxChangeReachesTheHubSpotStream: a contact created through the sandbox's API becomes
+// a signed webhook to webhook-receiver, which publishes it on the HUBSPOT stream, marked as an
+// echo of our own app's write.
+func TestSandboxChangeReachesTheHubSpotStream(t *testing.T) {
+	st, _ := run(t, config(t.TempDir()))
+	req, _ := http.NewRequest(http.MethodPost, st.HubSpotURL+"/crm/v3/objects/contacts",
+		strings.NewReader(`{"properties":{"email":"new.person@example.com","firstname":"New"}}`))
+	req.Header.Set("Authorization", "Bearer "+st.SandboxToken())
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ ID string }
+	err = json.NewDecoder(res.Body).Decode(&created)
+	res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("create contact: %d %v", res.StatusCode, err)
+	}
+	s, err := st.JS.Stream(context.Background(), "HUBSPOT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		m, err := s.GetLastMsgForSubject(context.Background(), "hubspot.v1.12345678.contact.creation")
+		if err == nil {
+			var ev hubspotv1.HubSpotEvent
+			if err := proto.Unmarshal(m.Data, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if strconv.FormatInt(ev.ObjectId, 10) != created.ID || !ev.Echo {
+				t.Fatalf("event %+v: want object %s marked as echo", &ev, created.ID)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no contact.creation event on HUBSPOT: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

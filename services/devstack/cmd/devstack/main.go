@@ -21,6 +21,7 @@ import (
 	"github.com/signalbridge/signalbridge/libs/telemetry"
 	"github.com/signalbridge/signalbridge/services/devstack"
 	"github.com/signalbridge/signalbridge/services/ingest"
+	webhookrx "github.com/signalbridge/signalbridge/services/webhook-receiver"
 )
 
 type multiFlag []string
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "ingest HTTP address")
 	grpcAddr := fs.String("grpc-addr", "127.0.0.1:9000", "ingest gRPC address")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:9090", "ingest /metrics and health address")
+	webhookAddr := fs.String("webhook-addr", "127.0.0.1:8090", "webhook-receiver address")
+	webhookAdminAddr := fs.String("webhook-admin-addr", "127.0.0.1:9091", "webhook-receiver /metrics and health address")
 	lazy := fs.Bool("lazy-fsync", false, "acknowledge before fsync (faster; loses acknowledged data on an OS crash)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Var(&services, "service", "service to run (repeatable; default all: "+strings.Join(devstack.Services, ", ")+")")
@@ -78,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	*httpAddr = freeAddr(tel.Logger, "ingest HTTP", *httpAddr)
 	*grpcAddr = freeAddr(tel.Logger, "ingest gRPC", *grpcAddr)
 	*adminAddr = freeAddr(tel.Logger, "ingest admin", *adminAddr)
+	*webhookAddr = freeAddr(tel.Logger, "webhook-receiver", *webhookAddr)
+	*webhookAdminAddr = freeAddr(tel.Logger, "webhook-receiver admin", *webhookAdminAddr)
 	ingestCfg := ingest.Config{
 		HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr, NATSEndpoint: true,
 		MaxBodyBytes: 8 << 20, MaxFutureSkew: 5 * time.Minute, MaxAge: 365 * 24 * time.Hour,
@@ -85,7 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	st, err := devstack.Start(ctx, devstack.Config{
 		DataDir: *dataDir, NATSHost: "127.0.0.1", NATSPort: *natsPort, LazyFsync: *lazy,
-		RedisURL: getenv("REDIS_URL"), HubSpotToken: getenv, Services: services, PortalFiles: docs, Ingest: ingestCfg,
+		RedisURL: getenv("REDIS_URL"), Secrets: getenv, Services: services,
+		Webhook: webhookrx.Config{HTTPAddr: *webhookAddr, AdminAddr: *webhookAdminAddr}, PortalFiles: docs, Ingest: ingestCfg,
 		Logger: tel.Logger, Meter: tel.MeterProvider, Tracer: tel.TracerProvider, Metrics: tel.MetricsHandler(),
 	})
 	if err != nil {
@@ -125,36 +131,50 @@ func printBanner(w io.Writer, st *devstack.Stack) {
 	if st.InMemoryCache() {
 		cache += " (in-memory; set REDIS_URL for a real Redis)"
 	}
-	fmt.Fprintf(w, `
-signalbridge devstack is up
-  NATS (JetStream)   %s
-  cache              %s
-  demo portal        12345678   API key: %s
-`, st.NATS.ClientURL(), cache, devstack.DemoAPIKey)
+	nurl := st.NATS.ClientURL()
+	fmt.Fprintf(w, "\nsignalbridge devstack is up\n")
+	row := func(name, format string, args ...any) {
+		fmt.Fprintf(w, "  %-18s %s\n", name, fmt.Sprintf(format, args...))
+	}
+	row("NATS (JetStream)", "%s", nurl)
+	row("cache", "%s", cache)
+	row("demo portal", "%d   ingest API key: %s", devstack.DemoPortalID, devstack.DemoAPIKey)
 	if st.Sandbox != nil {
-		fmt.Fprintf(w, "  HubSpot sandbox    %s   token: %s (demo data; set HUBSPOT_TOKEN_DEMO for real HubSpot)\n", st.HubSpotURL, st.SandboxToken())
+		row("HubSpot sandbox", "%s   token: %s (demo data; set HUBSPOT_TOKEN_DEMO for real HubSpot)", st.HubSpotURL, st.SandboxToken())
 	} else {
-		fmt.Fprintf(w, "  HubSpot            %s (token from HUBSPOT_TOKEN_DEMO)\n", st.HubSpotURL)
+		row("HubSpot", "%s (token from HUBSPOT_TOKEN_DEMO)", st.HubSpotURL)
 	}
 	if in := st.Ingest; in != nil {
-		fmt.Fprintf(w, `  ingest HTTP        http://%[1]s/v1/portals/12345678/signals
-  ingest gRPC        %[2]s   (reflection on)
-  metrics, health    http://%[3]s/metrics
-
-Send a signal:
-  curl -sS -X POST http://%[1]s/v1/portals/12345678/signals \
-    -H 'Authorization: Bearer %[4]s' -H 'Content-Type: application/json' \
+		row("ingest HTTP", "http://%s/v1/portals/%d/signals", in.HTTPAddr(), devstack.DemoPortalID)
+		row("ingest gRPC", "%s   (reflection on)", in.GRPCAddr())
+		row("ingest admin", "http://%s/metrics", in.AdminAddr())
+	}
+	if url := st.WebhookURL(); url != "" {
+		row("webhook-receiver", "%s", url)
+		row("webhook admin", "http://%s/metrics", st.Webhook.AdminAddr())
+	}
+	if in := st.Ingest; in != nil {
+		fmt.Fprintf(w, `
+Send a signal, then watch it land:
+  curl -sS -X POST http://%[1]s/v1/portals/%[2]d/signals \
+    -H 'Authorization: Bearer %[3]s' -H 'Content-Type: application/json' \
     -d '{"signals":[{"id":"demo-1","type":"pricing_page_visit","account":{"domain":"https://www.Dropbox.com/pricing"},"visitor":{"email":"Ann@Dropbox.com"},"strength":"high"}]}'
-
-Watch it land:
-  nats --server %[5]s stream view SIGNALS
-`, in.HTTPAddr(), in.GRPCAddr(), in.AdminAddr(), devstack.DemoAPIKey, st.NATS.ClientURL())
+  nats --server %[4]s stream view SIGNALS
+`, in.HTTPAddr(), devstack.DemoPortalID, devstack.DemoAPIKey, nurl)
 	}
 	if st.Sandbox != nil {
 		fmt.Fprintf(w, `
 Browse the sandbox's demo CRM:
-  curl -sS '%s/crm/v3/objects/companies?limit=3&properties=domain,name' -H 'Authorization: Bearer %s'
+  curl -sS '%[1]s/crm/v3/objects/companies?limit=3&properties=domain,name' -H 'Authorization: Bearer %[2]s'
 `, st.HubSpotURL, st.SandboxToken())
+		if st.Webhook != nil {
+			fmt.Fprintf(w, `
+Create a contact in the sandbox; its signed webhook reaches webhook-receiver and lands on HUBSPOT:
+  curl -sS -X POST '%[1]s/crm/v3/objects/contacts' -H 'Authorization: Bearer %[2]s' \
+    -H 'Content-Type: application/json' -d '{"properties":{"email":"new.person@example.com","firstname":"New"}}'
+  nats --server %[3]s stream view HUBSPOT
+`, st.HubSpotURL, st.SandboxToken(), nurl)
+		}
 	}
 	fmt.Fprintln(w, "\nCtrl-C stops everything.")
 }
