@@ -1,0 +1,698 @@
+// Command matcher-bench measures the matcher in one run on one machine, and prints ratios
+// and counts (machines are noisy; only figures measured side by side mean anything):
+//
+//  1. the full CRM read of a portal of -companies companies (with contacts and deals) into
+//     Redis: duration, HubSpot calls, Redis memory;
+//  2. warm-cache matching throughput: -n SignalReceived messages over those companies,
+//     already in the stream, matched and published as SignalMatched, against raw
+//     JetStream consumption of the same messages by a durable consumer with the same
+//     number of workers (no work, ack only) and by a single plain consumer;
+//  3. ResolveAccount latency over gRPC with a warm cache (p50, p99, max), one call at a
+//     time and with concurrent callers;
+//  4. cold start: HubSpot calls made to match 1,000 signals whose domains were never
+//     seen, for a portal not mirrored yet, against 1,000 for one search per signal.
+//
+// Everything runs in-process against an embedded NATS server (fsync before every
+// acknowledgement unless -lazy-fsync), the real Redis (-redis, default REDIS_URL or
+// 127.0.0.1:6379) and the HubSpot sandbox with its rate limits raised (HubSpot's real
+// limits would make the set-up, not the matcher, the thing measured).
+//
+//	go run ./services/matcher/cmd/matcher-bench -n 1000000
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/signalbridge/signalbridge/libs/gen/signalbridge/events/v1"
+	mappingv1 "github.com/signalbridge/signalbridge/libs/gen/signalbridge/mapping/v1"
+	signalsv1 "github.com/signalbridge/signalbridge/libs/gen/signalbridge/signals/v1"
+	"github.com/signalbridge/signalbridge/libs/hubspot"
+	"github.com/signalbridge/signalbridge/libs/hubspot/hubspottest"
+	"github.com/signalbridge/signalbridge/libs/hubspot/quota"
+	"github.com/signalbridge/signalbridge/libs/natsx"
+	"github.com/signalbridge/signalbridge/libs/natsx/embedded"
+	"github.com/signalbridge/signalbridge/libs/portal"
+	"github.com/signalbridge/signalbridge/libs/redisx"
+	"github.com/signalbridge/signalbridge/libs/redisx/redistest"
+	"github.com/signalbridge/signalbridge/services/matcher"
+	"github.com/signalbridge/signalbridge/services/matcher/internal/pipeline"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "matcher-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	n, natsxN, companies, workers, rpcCalls, coldCompanies, parallel, batch int
+	linger                                                                  time.Duration
+	lazy                                                                    bool
+	redisURL, cpuProfile                                                    string
+}
+
+// bench holds the shared set-up.
+type bench struct {
+	o                  options
+	ctx                context.Context
+	nc                 *nats.Conn
+	js                 jetstream.JetStream
+	rdb                *redis.Client
+	sandbox            *hubspottest.Server
+	gov                *quota.Governor
+	kv                 jetstream.KeyValue
+	reg                *portal.Registry
+	log                *slog.Logger
+	rawPlain, rawNatsx float64 // baseline rates
+
+	mu      sync.Mutex
+	clients map[string]*hubspot.Client
+	portals map[string]*hubspottest.Portal
+}
+
+func run() error {
+	var o options
+	flag.IntVar(&o.n, "n", 200_000, "signals in the warm throughput phase")
+	flag.IntVar(&o.natsxN, "natsx-n", 100_000, "signals for the natsx.Consume mode comparison (0 skips it)")
+	flag.IntVar(&o.companies, "companies", 50_000, "companies in the mirrored portal")
+	flag.IntVar(&o.workers, "workers", 512, "natsx.Consume loops (raw natsx baseline and the natsx mode)")
+	flag.IntVar(&o.parallel, "parallel", 2, "match batches in flight")
+	flag.IntVar(&o.batch, "batch", 1000, "most signals matched and published together")
+	flag.DurationVar(&o.linger, "linger", time.Millisecond, "how long a match batch waits for more signals")
+	flag.IntVar(&o.rpcCalls, "rpc-calls", 20_000, "ResolveAccount calls per latency phase")
+	flag.IntVar(&o.coldCompanies, "cold-companies", 5_000, "companies in the cold-start portal")
+	flag.BoolVar(&o.lazy, "lazy-fsync", false, "acknowledge before fsync (not what production runs)")
+	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", redisx.DefaultURL), "Redis URL")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the warm matching phase to this file")
+	gogc := flag.Int("gogc", 400, "GC percent for the whole run: this process also hosts the NATS server and the sandbox, whose heaps would otherwise set the GC pace")
+	flag.Parse()
+	debug.SetGCPercent(*gogc)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := &bench{o: o, ctx: ctx, log: slog.New(slog.DiscardHandler), clients: map[string]*hubspot.Client{}, portals: map[string]*hubspottest.Portal{}}
+
+	dir, err := os.MkdirTemp("", "matcher-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := embedded.Start(embedded.Options{StoreDir: dir, LazyFsync: o.lazy})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	if b.nc, err = natsx.Connect(ctx, natsx.Config{URL: srv.ClientURL(), Name: "matcher-bench"}, b.log); err != nil {
+		return err
+	}
+	defer b.nc.Close()
+	if b.js, err = jetstream.New(b.nc); err != nil {
+		return err
+	}
+	if err := natsx.Provision(ctx, b.js, natsx.DefaultTopology(natsx.TopologyOptions{})); err != nil {
+		return err
+	}
+	if b.kv, err = b.js.KeyValue(ctx, natsx.BucketPortals); err != nil {
+		return err
+	}
+	if b.reg, err = portal.Watch(ctx, b.kv, b.log); err != nil {
+		return err
+	}
+	defer b.reg.Close()
+	if b.rdb, err = redisx.New(ctx, redisx.Config{URL: o.redisURL, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}); err != nil {
+		return err
+	}
+	defer b.rdb.Close()
+	b.sandbox = hubspottest.New(hubspottest.Options{})
+	defer b.sandbox.Close()
+	limits := quota.Limits{Burst: 1_000_000, Interval: 10 * time.Second, SearchPerSecond: 1_000}
+	if b.gov, err = quota.New(quota.Config{Default: limits, ExpectedReplicas: 1, Logger: b.log}); err != nil {
+		return err
+	}
+
+	durability := "fsync before ack (sync always)"
+	if o.lazy {
+		durability = "lazy fsync"
+	}
+	fmt.Printf("matcher benchmark — %d companies, %d signals, %s, GOMAXPROCS=%d, GOGC=%d\n\n", o.companies, o.n, durability, runtime.GOMAXPROCS(0), *gogc)
+
+	warm, err := b.addPortal(o.companies, 1, 1, 1)
+	if err != nil {
+		return err
+	}
+	defer b.cleanup(warm)
+	svc, err := b.service(pipeline.ModeBatch)
+	if err != nil {
+		return err
+	}
+	domains, emails, err := b.fullRead(svc, warm)
+	if err != nil {
+		return err
+	}
+	stop, err := b.throughput(svc, warm, domains, emails)
+	if err != nil {
+		return err
+	}
+	if err := b.latency(svc, warm, domains); err != nil {
+		return err
+	}
+	cold, err := b.addPortal(o.coldCompanies, 0, 0, 2)
+	if err != nil {
+		return err
+	}
+	defer b.cleanup(cold)
+	if err := b.coldStart(cold); err != nil {
+		return err
+	}
+	if err := stop(); err != nil {
+		return err
+	}
+	if o.natsxN > 0 {
+		return b.natsxMode(warm, domains, emails)
+	}
+	return nil
+}
+
+// service builds a matcher with the given signals consumer mode (not yet running).
+func (b *bench) service(mode string) (*matcher.Service, error) {
+	return matcher.New(matcher.Config{
+		GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		SignalConsumer: mode, SignalWorkers: b.o.workers, MatchBatch: b.o.batch, MatchLinger: b.o.linger, MatchParallel: b.o.parallel,
+		CRMWorkers: 8, CRMLinger: 20 * time.Millisecond,
+		NegativeTTL: 10 * time.Minute, SearchMirroredMisses: true, MissLinger: 10 * time.Millisecond,
+		Sync: false, SyncTick: time.Minute, FullReadEvery: -1, SyncConcurrency: 1, IndexLag: 5 * time.Minute,
+		RedisProbe: 500 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+	}, matcher.Deps{
+		NC: b.nc, JS: b.js, Portals: b.reg, Redis: b.rdb, HubSpot: b.client, Logger: b.log,
+		Meter: noop.NewMeterProvider(), Tracer: tracenoop.NewTracerProvider(),
+	})
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// addPortal creates a sandbox portal with generated data and its config in KV.
+func (b *bench) addPortal(companies, contacts, deals int, seed int64) (string, error) {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	id := 800_000_000_000 + int64(binary.BigEndian.Uint64(r[:])%99_000_000_000)
+	p, err := b.sandbox.CreatePortal(hubspottest.PortalOptions{ID: id, Tier: hubspottest.TierEnterprise, Burst: 1_000_000, SearchPerSecond: 1_000})
+	if err != nil {
+		return "", err
+	}
+	p.Generate(hubspottest.GenerateOptions{Companies: companies, ContactsPerCompany: contacts, DealsPerCompany: deals,
+		AliasRate: 0.2, DuplicateDomainRate: 0.05, WebsiteOnlyRate: 0.05, Seed: seed})
+	pid := strconv.FormatInt(id, 10)
+	b.mu.Lock()
+	b.portals[pid] = p
+	b.mu.Unlock()
+	cfg, err := portal.Parse(fmt.Appendf(nil, "portal_id: %q\nname: bench\nhubspot: { auth: { type: private_app, secret: T }, tier: enterprise }\n", pid))
+	if err != nil {
+		return "", err
+	}
+	if err := portal.NewStore(b.kv).Put(b.ctx, cfg); err != nil {
+		return "", err
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, ok := b.reg.Get(pid); ok {
+			return pid, nil
+		}
+		if time.Now().After(deadline) {
+			return "", errors.New("portal config not seen by the registry")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (b *bench) cleanup(pid string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = redistest.DeleteKeys(ctx, b.rdb, redisx.Key(pid, "*"))
+}
+
+func (b *bench) client(pid string) (*hubspot.Client, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c, ok := b.clients[pid]; ok {
+		return c, nil
+	}
+	p, ok := b.portals[pid]
+	if !ok {
+		return nil, fmt.Errorf("no sandbox portal %s", pid)
+	}
+	c, err := hubspot.New(hubspot.Config{BaseURL: b.sandbox.URL, PortalID: p.ID(), Auth: hubspot.BearerToken(p.Token()), Governor: b.gov, Logger: b.log})
+	if err != nil {
+		return nil, err
+	}
+	b.clients[pid] = c
+	return c, nil
+}
+
+func totalRequests(s hubspottest.Stats) int {
+	n := 0
+	for _, v := range s.Requests {
+		n += v
+	}
+	return n
+}
+
+func redisMemory(ctx context.Context, rdb *redis.Client) int64 {
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// fullRead mirrors the warm portal and returns the domains and emails to use.
+func (b *bench) fullRead(svc *matcher.Service, pid string) ([]string, []string, error) {
+	p := b.portals[pid]
+	runtime.GC()
+	mem0 := redisMemory(b.ctx, b.rdb)
+	start := time.Now()
+	if err := svc.SyncPortal(b.ctx, pid); err != nil {
+		return nil, nil, err
+	}
+	d := time.Since(start)
+	mem := redisMemory(b.ctx, b.rdb) - mem0
+	st := p.Stats()
+	fmt.Printf("full CRM read: %d companies, %d contacts, %d deals in %s — %d HubSpot calls, Redis +%.1f MiB (%.0f bytes per record)\n\n",
+		p.Count(hubspottest.Companies), p.Count(hubspottest.Contacts), p.Count(hubspottest.Deals), d.Round(time.Millisecond),
+		totalRequests(st), float64(mem)/(1<<20),
+		float64(mem)/float64(p.Count(hubspottest.Companies)+p.Count(hubspottest.Contacts)+p.Count(hubspottest.Deals)))
+	seen := map[string]bool{}
+	var domains, emails []string
+	for _, id := range p.IDs(hubspottest.Companies) {
+		props, _ := p.Object(hubspottest.Companies, id)
+		d := props["domain"]
+		if d == "" {
+			d = strings.TrimPrefix(props["website"], "https://www.")
+		}
+		if !seen[d] {
+			seen[d] = true
+			domains = append(domains, d)
+		}
+	}
+	for _, id := range p.IDs(hubspottest.Contacts) {
+		props, _ := p.Object(hubspottest.Contacts, id)
+		emails = append(emails, props["email"])
+	}
+	return domains, emails, nil
+}
+
+func signalMsg(ctx context.Context, pid, id, domain, email string) (*nats.Msg, error) {
+	eid := "sig:" + pid + ":" + id
+	ev := &signalsv1.SignalReceived{
+		Meta:   &eventsv1.EventMeta{EventId: eid, PortalId: pid, CorrelationId: eid, Producer: "bench"},
+		Signal: &signalsv1.Signal{Id: id, Type: "page_view", Account: &signalsv1.Account{Domain: domain}, Strength: signalsv1.Strength_STRENGTH_MEDIUM},
+	}
+	if email != "" {
+		ev.Signal.Visitor = &signalsv1.Visitor{Email: email}
+	}
+	return natsx.NewMsg(ctx, natsx.SignalReceivedSubject(pid), eid, ev)
+}
+
+// publishAll publishes n messages built by gen as atomic batches of 500 from 4
+// publishers, without holding them all in memory.
+func (b *bench) publishAll(n int, gen func(i int) (*nats.Msg, error)) error {
+	pub := natsx.NewPublisher(b.nc, b.js, tracenoop.NewTracerProvider())
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				start := int(next.Add(500)) - 500
+				if start >= n {
+					return
+				}
+				msgs := make([]*nats.Msg, 0, 500)
+				for i := start; i < min(start+500, n); i++ {
+					m, err := gen(i)
+					if err != nil {
+						errs <- err
+						return
+					}
+					msgs = append(msgs, m)
+				}
+				if _, err := pub.PublishBatch(b.ctx, msgs); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// rawConsume consumes n messages of subject with a durable consumer and returns the time.
+func (b *bench) rawConsume(name, subject string, n int, natsxWorkers int) (time.Duration, error) {
+	var count atomic.Int64
+	done := make(chan struct{})
+	var once sync.Once
+	mark := func() {
+		if count.Add(1) == int64(n) {
+			once.Do(func() { close(done) })
+		}
+	}
+	start := time.Now()
+	var stop func() error
+	if natsxWorkers > 0 {
+		c, err := natsx.Consume(b.ctx, b.js, natsx.ConsumerSpec{Stream: natsx.StreamSignals, Durable: name, FilterSubjects: []string{subject},
+			Workers: natsxWorkers, MaxAckPending: 4 * natsxWorkers * 16, TracerProvider: tracenoop.NewTracerProvider()},
+			func(context.Context, jetstream.Msg) error { mark(); return nil }, b.log)
+		if err != nil {
+			return 0, err
+		}
+		stop = func() error { return c.Stop(b.ctx) }
+	} else {
+		cons, err := b.js.CreateOrUpdateConsumer(b.ctx, natsx.StreamSignals, jetstream.ConsumerConfig{
+			Durable: name, FilterSubjects: []string{subject}, AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4096})
+		if err != nil {
+			return 0, err
+		}
+		cc, err := cons.Consume(func(m jetstream.Msg) { _ = m.Ack(); mark() }, jetstream.PullMaxMessages(1024))
+		if err != nil {
+			return 0, err
+		}
+		stop = func() error { cc.Drain(); <-cc.Closed(); return nil }
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Minute):
+		return 0, errors.New("raw consume timed out")
+	}
+	d := time.Since(start)
+	return d, stop()
+}
+
+func (b *bench) matchedCount(pid string) (uint64, error) {
+	st, err := b.js.Stream(b.ctx, natsx.StreamSignals)
+	if err != nil {
+		return 0, err
+	}
+	subject := natsx.SignalMatchedSubject(pid)
+	info, err := st.Info(b.ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Subjects[subject], nil
+}
+
+func (b *bench) waitMatched(pid string, n int, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		c, err := b.matchedCount(pid)
+		if err != nil {
+			return err
+		}
+		if c >= uint64(n) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d signals matched after %s", c, n, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// warmSignals returns the generator of warm signals with ids prefix<i>.
+func (b *bench) warmSignals(pid, prefix string, domains, emails []string) func(int) (*nats.Msg, error) {
+	return func(i int) (*nats.Msg, error) {
+		email := ""
+		if i%4 == 0 {
+			email = emails[(i/4)%len(emails)]
+		}
+		return signalMsg(b.ctx, pid, prefix+strconv.Itoa(i), domains[(i*7919)%len(domains)], email)
+	}
+}
+
+// throughput measures raw consumption and the matcher (batch mode) over the same n
+// signals. It leaves the matcher running and returns its stop function.
+func (b *bench) throughput(svc *matcher.Service, pid string, domains, emails []string) (func() error, error) {
+	fmt.Printf("publishing %d signals over %d company domains (1 in 4 with a visitor email)...\n", b.o.n, len(domains))
+	if err := b.publishAll(b.o.n, b.warmSignals(pid, "w", domains, emails)); err != nil {
+		return nil, err
+	}
+	runtime.GC()
+	subject := natsx.SignalReceivedSubject(pid)
+	rawPlain, err := b.rawConsume("bench-raw-plain", subject, b.o.n, 0)
+	if err != nil {
+		return nil, err
+	}
+	rawNatsx, err := b.rawConsume("bench-raw-natsx", subject, b.o.n, b.o.workers)
+	if err != nil {
+		return nil, err
+	}
+
+	if b.o.cpuProfile != "" {
+		f, err := os.Create(b.o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	runCtx, stopSvc := context.WithCancel(b.ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- svc.Run(runCtx) }()
+	stop := func() error { stopSvc(); return <-done }
+	if err := b.waitMatched(pid, b.o.n, 30*time.Minute); err != nil {
+		_ = stop()
+		return nil, err
+	}
+	matchDur := time.Since(start)
+	matched, unmatched, err := b.countOutcomes(pid, b.o.n)
+	if err != nil {
+		_ = stop()
+		return nil, err
+	}
+	b.rawPlain, b.rawNatsx = rate(b.o.n, rawPlain), rate(b.o.n, rawNatsx)
+	m := rate(b.o.n, matchDur)
+	fmt.Printf("\nwarm-cache matching — %d signals already in the stream, %d companies mirrored\n", b.o.n, b.o.companies)
+	fmt.Printf("%-60s %12s %10s %10s\n", "phase", "signals/s", "vs plain", "vs natsx")
+	row := func(name string, r float64) {
+		fmt.Printf("%-60s %12.0f %10.2f %10.2f\n", name, r, r/b.rawPlain, r/b.rawNatsx)
+	}
+	row("raw: one plain pull consumer, async ack, no work", b.rawPlain)
+	row(fmt.Sprintf("raw: natsx.Consume, %d workers, double ack, no work", b.o.workers), b.rawNatsx)
+	row("matcher (batch mode): match + publish SignalMatched + ack", m)
+	fmt.Printf("  target ≥ 25,000 signals/s end to end: %s; %d matched, %d unmatched (match rate %.1f%%)\n",
+		verdict(m >= 25_000), matched, unmatched, 100*float64(matched)/float64(matched+unmatched))
+	fmt.Printf("  HubSpot look-ups during the warm run: %+v\n\n", svc.Resolver().Stats())
+	return stop, nil
+}
+
+func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
+
+// natsxMode runs the matcher with the natsx.Consume signals consumer over a fresh set
+// of signals, for comparison with batch mode.
+func (b *bench) natsxMode(pid string, domains, emails []string) error {
+	svc, err := b.service(pipeline.ModeNatsx)
+	if err != nil {
+		return err
+	}
+	if err := b.publishAll(b.o.natsxN, b.warmSignals(pid, "x", domains, emails)); err != nil {
+		return err
+	}
+	before, err := b.matchedCount(pid)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(b.ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- svc.Run(ctx) }()
+	err = b.waitMatched(pid, int(before)+b.o.natsxN, 30*time.Minute)
+	d := time.Since(start)
+	cancel()
+	if rerr := <-done; err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return err
+	}
+	r := rate(b.o.natsxN, d)
+	fmt.Printf("matcher (natsx mode: natsx.Consume, %d workers), %d signals: %.0f signals/s, %.2f vs plain, %.2f vs natsx\n",
+		b.o.workers, b.o.natsxN, r, r/b.rawPlain, r/b.rawNatsx)
+	return nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+// countOutcomes reads every SignalMatched of the portal and counts matched ones.
+func (b *bench) countOutcomes(pid string, n int) (matched, unmatched int, err error) {
+	cons, err := b.js.OrderedConsumer(b.ctx, natsx.StreamSignals, jetstream.OrderedConsumerConfig{FilterSubjects: []string{natsx.SignalMatchedSubject(pid)}})
+	if err != nil {
+		return 0, 0, err
+	}
+	for matched+unmatched < n {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return 0, 0, err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			var ev signalsv1.SignalMatched
+			if err := proto.Unmarshal(m.Data(), &ev); err != nil {
+				return 0, 0, err
+			}
+			if ev.GetCompany() != nil {
+				matched++
+			} else {
+				unmatched++
+			}
+		}
+		if got == 0 {
+			return matched, unmatched, batch.Error()
+		}
+	}
+	return matched, unmatched, nil
+}
+
+func (b *bench) latency(svc *matcher.Service, pid string, domains []string) error {
+	cc, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	client := mappingv1.NewMappingServiceClient(cc)
+	call := func(i int) (time.Duration, error) {
+		start := time.Now()
+		_, err := client.ResolveAccount(b.ctx, &mappingv1.ResolveAccountRequest{PortalId: pid,
+			Account: &mappingv1.AccountQuery{Domain: domains[(i*104729)%len(domains)]}})
+		return time.Since(start), err
+	}
+	for i := range 2000 { // warm the connection and the code paths
+		if _, err := call(i); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("ResolveAccount over gRPC, warm cache, %d calls per phase\n", b.o.rpcCalls)
+	fmt.Printf("%-28s %10s %10s %10s %10s %10s\n", "callers", "calls/s", "p50", "p90", "p99", "max")
+	for _, callers := range []int{1, 8} {
+		lat := make([]time.Duration, b.o.rpcCalls)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, callers)
+		start := time.Now()
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= len(lat) {
+						return
+					}
+					d, err := call(i)
+					if err != nil {
+						errs <- err
+						return
+					}
+					lat[i] = d
+				}
+			}()
+		}
+		wg.Wait()
+		total := time.Since(start)
+		close(errs)
+		if err := <-errs; err != nil {
+			return err
+		}
+		slices.Sort(lat)
+		q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+		fmt.Printf("%-28d %10.0f %10s %10s %10s %10s\n", callers, float64(len(lat))/total.Seconds(),
+			q(0.50).Round(time.Microsecond), q(0.90).Round(time.Microsecond), q(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+		if callers == 1 {
+			fmt.Printf("  target p99 ≤ 1 ms (one caller): %s\n", verdict(q(0.99) <= time.Millisecond))
+		}
+	}
+	fmt.Println()
+	return nil
+}
+
+// coldStart publishes 1,000 signals with unseen domains for a portal never mirrored and
+// counts the HubSpot calls the matcher makes for them.
+func (b *bench) coldStart(pid string) error {
+	p := b.portals[pid]
+	var domains []string
+	for _, id := range p.IDs(hubspottest.Companies) {
+		props, _ := p.Object(hubspottest.Companies, id)
+		if d := props["domain"]; d != "" && !slices.Contains(domains, d) {
+			domains = append(domains, d)
+		}
+		if len(domains) == 600 {
+			break
+		}
+	}
+	for i := len(domains); i < 1000; i++ {
+		domains = append(domains, fmt.Sprintf("never-seen-%d.example.org", i))
+	}
+	p.ResetStats()
+	start := time.Now()
+	if err := b.publishAll(len(domains), func(i int) (*nats.Msg, error) {
+		return signalMsg(b.ctx, pid, "c"+strconv.Itoa(i), domains[i], "")
+	}); err != nil {
+		return err
+	}
+	if err := b.waitMatched(pid, len(domains), 5*time.Minute); err != nil {
+		return err
+	}
+	d := time.Since(start)
+	st := p.Stats()
+	fmt.Printf("cold start — 1,000 signals with unseen domains (600 of companies, 400 unknown), portal not mirrored\n")
+	fmt.Printf("  HubSpot calls: %d (%d searches), against 1,000 for one search per signal: %s (target ≤ 12); all matched in %s\n",
+		totalRequests(st), st.SearchCalls, verdict(totalRequests(st) <= 12), d.Round(time.Millisecond))
+	return nil
+}
