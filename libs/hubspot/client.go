@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signalbridge/signalbridge/libs/hubspot/quota"
 )
@@ -67,6 +69,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (daily-reset computation); default time.Now.
 	Now func() time.Time
+	// MeterProvider receives the client's metrics (calls, durations, retries,
+	// 429s by policy, quota waits) and otelhttp's; default: none recorded.
+	MeterProvider metric.MeterProvider
+	// TracerProvider receives otelhttp's client spans; default: the global one.
+	TracerProvider trace.TracerProvider
 }
 
 // Client is a typed HubSpot API client for one portal. It is safe for
@@ -85,6 +92,7 @@ type Client struct {
 	ua      string
 	log     *slog.Logger
 	now     func() time.Time
+	metrics *clientMetrics
 }
 
 var dateVersionRE = regexp.MustCompile(`^\d{4}-\d{2}$`)
@@ -152,12 +160,24 @@ func New(cfg Config) (*Client, error) {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	hc.Transport = otelhttp.NewTransport(rt, otelhttp.WithSpanNameFormatter(spanName))
+	httpOpts := []otelhttp.Option{otelhttp.WithSpanNameFormatter(spanName)}
+	if cfg.MeterProvider != nil {
+		httpOpts = append(httpOpts, otelhttp.WithMeterProvider(cfg.MeterProvider))
+	}
+	if cfg.TracerProvider != nil {
+		httpOpts = append(httpOpts, otelhttp.WithTracerProvider(cfg.TracerProvider))
+	}
+	hc.Transport = otelhttp.NewTransport(rt, httpOpts...)
+	metrics, err := newClientMetrics(cfg.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("hubspot: metrics: %w", err)
+	}
 	c := &Client{
 		base: base, version: cfg.APIVersion, portal: cfg.PortalID, auth: cfg.Auth,
 		gov: cfg.Governor, class: cfg.DefaultClass, hc: hc, retries: cfg.MaxRetries,
 		unsafe: cfg.RetryNonIdempotent, ua: cfg.UserAgent,
 		log: cfg.Logger.With("component", "hubspot", "portal", cfg.PortalID), now: cfg.Now,
+		metrics: metrics,
 	}
 	c.backoff.base, c.backoff.max = cfg.RetryBaseDelay, cfg.RetryMaxDelay
 	return c, nil
@@ -262,7 +282,9 @@ type call struct {
 
 // do sends the call with governor admission, retries and error mapping. It
 // returns the 2xx status code.
-func (c *Client) do(ctx context.Context, cl call) (int, error) {
+func (c *Client) do(ctx context.Context, cl call) (status int, err error) {
+	began := time.Now()
+	defer func() { c.metrics.finished(ctx, cl.op, began, err) }()
 	var payload []byte
 	if cl.in != nil && cl.body == nil {
 		var err error
@@ -274,7 +296,10 @@ func (c *Client) do(ctx context.Context, cl call) (int, error) {
 	class := c.classOf(ctx)
 	for attempt := 1; ; attempt++ {
 		if c.gov != nil {
-			if err := c.gov.Wait(ctx, c.portal, class, cl.kind); err != nil {
+			waitFrom := time.Now()
+			err := c.gov.Wait(ctx, c.portal, class, cl.kind)
+			c.metrics.waited(ctx, class, time.Since(waitFrom))
+			if err != nil {
 				return 0, fmt.Errorf("hubspot: %s: quota: %w", cl.op, err)
 			}
 		}
@@ -291,6 +316,7 @@ func (c *Client) do(ctx context.Context, cl call) (int, error) {
 			return 0, c.final(cl, err)
 		}
 		c.log.DebugContext(ctx, "hubspot retry", "op", cl.op, "attempt", attempt, "wait", wait, "err", err)
+		c.metrics.retried(ctx, cl.op, err)
 		if err := sleep(ctx, wait); err != nil {
 			return 0, fmt.Errorf("hubspot: %s: %w", cl.op, err)
 		}
@@ -407,6 +433,7 @@ func (c *Client) retryDelay(he *Error, h http.Header, cl call, attempt int) time
 
 // rateLimited handles a 429 by policy.
 func (c *Client) rateLimited(he *Error, h http.Header, cl call) time.Duration {
+	c.metrics.limited(context.Background(), c.portal, he.PolicyName)
 	switch {
 	case he.PolicyName == PolicyDaily:
 		until := c.nextDailyReset()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // ErrDailyLimit is wrapped by every error that reports an exhausted daily
@@ -71,6 +72,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// MeterProvider receives signalbridge.hubspot.quota.degraded (1 while
+	// this replica runs on its local share because Redis failed) and
+	// signalbridge.hubspot.quota.daily_exhausted (portals whose bulk work is
+	// stopped until the daily reset); default: none recorded.
+	MeterProvider metric.MeterProvider
 }
 
 // Governor admits HubSpot calls per portal. It is safe for concurrent use.
@@ -173,6 +179,11 @@ func New(cfg Config) (*Governor, error) {
 	}
 	if cfg.Redis != nil {
 		g.limiter = redis_rate.NewLimiter(cfg.Redis)
+	}
+	if cfg.MeterProvider != nil {
+		if err := g.registerMetrics(cfg.MeterProvider.Meter("github.com/signalbridge/signalbridge/libs/hubspot/quota")); err != nil {
+			return nil, fmt.Errorf("quota: metrics: %w", err)
+		}
 	}
 	return g, nil
 }
@@ -562,6 +573,39 @@ func (g *Governor) raiseDaily(portalID int64, lim Limits, used int) {
 	g.mu.Lock()
 	g.localDaily[k] = max(g.localDaily[k], share)
 	g.mu.Unlock()
+}
+
+func (g *Governor) registerMetrics(m metric.Meter) error {
+	degraded, err := m.Int64ObservableGauge("signalbridge.hubspot.quota.degraded",
+		metric.WithDescription("1 while this replica admits HubSpot calls on its local share of the quota because Redis failed"))
+	if err != nil {
+		return err
+	}
+	exhausted, err := m.Int64ObservableGauge("signalbridge.hubspot.quota.daily_exhausted",
+		metric.WithDescription("portals whose hourly and bulk HubSpot work is stopped until the daily quota resets"))
+	if err != nil {
+		return err
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		now := g.now()
+		g.mu.Lock()
+		down := !g.redisDownAt.IsZero()
+		n := 0
+		for _, until := range g.exhausted {
+			if until.After(now) {
+				n++
+			}
+		}
+		g.mu.Unlock()
+		v := int64(0)
+		if down {
+			v = 1
+		}
+		o.ObserveInt64(degraded, v)
+		o.ObserveInt64(exhausted, int64(n))
+		return nil
+	}, degraded, exhausted)
+	return err
 }
 
 // Degraded reports whether the governor currently runs on its local share

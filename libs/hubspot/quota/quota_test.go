@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/signalbridge/signalbridge/libs/hubspot/quota"
 )
 
@@ -306,7 +309,9 @@ func TestGovernor_FallsBackToLocalShareAndRecovers(t *testing.T) {
 	addr := redisAddr(t)
 	px := newProxy(t, addr)
 	clk := newClock()
+	reader := sdkmetric.NewManualReader()
 	g := newGovernor(t, px.addr, uniquePrefix(t), func(c *quota.Config) {
+		c.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 		c.Default = quota.Limits{Burst: 400, Interval: time.Hour, Daily: 1000, DailyReserve: 100}
 		c.ExpectedReplicas = 4
 		c.RetryRedisAfter = time.Minute
@@ -319,6 +324,9 @@ func TestGovernor_FallsBackToLocalShareAndRecovers(t *testing.T) {
 	}
 	if g.Degraded() {
 		t.Fatal("Degraded with Redis up")
+	}
+	if got := gauges(t, reader); got["signalbridge.hubspot.quota.degraded"] != 0 || got["signalbridge.hubspot.quota.daily_exhausted"] != 0 {
+		t.Fatalf("gauges with Redis up = %v, want 0 and 0", got)
 	}
 
 	px.Stop()
@@ -337,6 +345,9 @@ func TestGovernor_FallsBackToLocalShareAndRecovers(t *testing.T) {
 	if err := g.Wait(ctx, portal, quota.Bulk, quota.Normal); !errors.Is(err, quota.ErrDailyLimit) {
 		t.Fatalf("bulk after local DailyExhausted = %v, want ErrDailyLimit", err)
 	}
+	if got := gauges(t, reader); got["signalbridge.hubspot.quota.degraded"] != 1 || got["signalbridge.hubspot.quota.daily_exhausted"] != 1 {
+		t.Fatalf("gauges with Redis down and the daily quota spent = %v, want 1 and 1", got)
+	}
 
 	px.Start()
 	clk.Advance(2 * time.Minute) // past RetryRedisAfter: the next call probes Redis
@@ -346,6 +357,29 @@ func TestGovernor_FallsBackToLocalShareAndRecovers(t *testing.T) {
 	if g.Degraded() {
 		t.Fatal("still Degraded after Redis returned")
 	}
+	if got := gauges(t, reader); got["signalbridge.hubspot.quota.degraded"] != 0 {
+		t.Fatalf("degraded gauge after Redis returned = %v, want 0", got)
+	}
+}
+
+// gauges collects the governor's Int64 gauges by name.
+func gauges(t *testing.T, reader sdkmetric.Reader) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[int64]); ok {
+				for _, dp := range g.DataPoints {
+					out[m.Name] += dp.Value
+				}
+			}
+		}
+	}
+	return out
 }
 
 func TestGovernor_Validation(t *testing.T) {
