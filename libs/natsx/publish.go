@@ -157,6 +157,28 @@ type BatchResult struct {
 // ErrRejected, ErrInvalidMsg or ErrBatchTooLarge. The caller's messages are
 // not modified. It is safe to call from many goroutines at once.
 func (p *Publisher) PublishBatch(ctx context.Context, msgs []*nats.Msg) (BatchResult, error) {
+	return p.publishBatch(ctx, msgs, false)
+}
+
+// PublishMerged is PublishBatch for a batch merged from the batches of
+// several callers (requests answered together after one commit):
+//   - each message keeps the trace context already in its headers (NewMsg
+//     put its caller's there); only messages without one get the producer
+//     span's;
+//   - there is no one-by-one fallback: if the stream already holds one of
+//     the ids, nothing is stored and the error satisfies IsStoredIDRefusal,
+//     so that the caller publishes each part with PublishBatch instead of
+//     slowing every part down.
+func (p *Publisher) PublishMerged(ctx context.Context, msgs []*nats.Msg) (BatchResult, error) {
+	return p.publishBatch(ctx, msgs, true)
+}
+
+// IsStoredIDRefusal reports whether err is PublishMerged's refusal of an
+// atomic batch holding a Nats-Msg-Id the stream already has (JetStream
+// error 10201). Nothing of that batch was stored.
+func IsStoredIDRefusal(err error) bool { return isAPIError(err, codeBatchDuplicateMsgID) }
+
+func (p *Publisher) publishBatch(ctx context.Context, msgs []*nats.Msg, merged bool) (BatchResult, error) {
 	n := len(msgs)
 	if n == 0 {
 		return BatchResult{}, fmt.Errorf("natsx: publish batch: %w: no messages", ErrInvalidMsg)
@@ -194,6 +216,10 @@ func (p *Publisher) PublishBatch(ctx context.Context, msgs []*nats.Msg) (BatchRe
 
 	out := make([]*nats.Msg, len(unique))
 	for j, i := range unique {
+		if merged && hasTraceContext(msgs[i].Header) {
+			out[j] = &nats.Msg{Subject: msgs[i].Subject, Data: msgs[i].Data, Header: cloneHeader(msgs[i].Header)}
+			continue
+		}
 		out[j] = outgoing(ctx, msgs[i])
 	}
 
@@ -203,7 +229,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, msgs []*nats.Msg) (BatchRe
 			attrBatchDuplicates.Int(n-len(unique)))
 		return BatchResult{Duplicates: dups, Stream: ack.Stream, LastSeq: ack.Seq}, nil
 	}
-	if !isAPIError(err, codeBatchDuplicateMsgID) {
+	if merged || !isAPIError(err, codeBatchDuplicateMsgID) {
 		return BatchResult{}, spanErr(span, classify(ctx, op, err))
 	}
 
@@ -412,6 +438,17 @@ func outgoing(ctx context.Context, msg *nats.Msg) *nats.Msg {
 	out := &nats.Msg{Subject: msg.Subject, Data: msg.Data, Header: cloneHeader(msg.Header)}
 	otel.GetTextMapPropagator().Inject(ctx, HeaderCarrier(out.Header))
 	return out
+}
+
+// hasTraceContext reports whether h carries a value of a field of the
+// global propagator (traceparent for W3C trace context).
+func hasTraceContext(h nats.Header) bool {
+	for _, f := range otel.GetTextMapPropagator().Fields() {
+		if HeaderCarrier(h).Get(f) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // withCause adds the cancel cause of ctx (for example errDisconnected) to

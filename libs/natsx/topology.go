@@ -27,6 +27,13 @@ const (
 	BucketSyncState    = "sync-state"
 )
 
+// Object store bucket names.
+const (
+	// BucketScoreSync holds the parts of score-sync's per-portal score and
+	// sent-state tables (their manifests are keys of BucketScoreState).
+	BucketScoreSync = "score-sync"
+)
+
 // Retention and de-duplication windows.
 const (
 	retentionEvents = 7 * 24 * time.Hour
@@ -38,11 +45,12 @@ const (
 	dedupWindowHubSpot = 20 * time.Minute
 )
 
-// Topology is every stream and KV bucket the platform uses, declared once in
-// code and provisioned by Provision.
+// Topology is every stream, KV bucket and object store bucket the platform
+// uses, declared once in code and provisioned by Provision.
 type Topology struct {
-	Streams []jetstream.StreamConfig
-	KV      []jetstream.KeyValueConfig
+	Streams      []jetstream.StreamConfig
+	KV           []jetstream.KeyValueConfig
+	ObjectStores []jetstream.ObjectStoreConfig
 }
 
 // TopologyOptions are the settings that differ between deployments.
@@ -55,7 +63,7 @@ type TopologyOptions struct {
 }
 
 // DefaultTopology returns the platform's streams (Limits retention, atomic
-// batch publishing allowed) and KV buckets.
+// batch publishing allowed), KV buckets and object store buckets.
 func DefaultTopology(o TopologyOptions) Topology {
 	replicas := o.Replicas
 	if replicas <= 0 {
@@ -99,11 +107,20 @@ func DefaultTopology(o TopologyOptions) Topology {
 			kv(BucketContactLinks, "local contact id to HubSpot contact id", 1),
 			kv(BucketSyncState, "sync cursors and runs", 1),
 		},
+		ObjectStores: []jetstream.ObjectStoreConfig{
+			{
+				Bucket:      BucketScoreSync,
+				Description: "score-sync: parts of the scores and sent-state tables (manifests in KV score-state)",
+				Storage:     o.Storage,
+				Replicas:    replicas,
+			},
+		},
 	}
 }
 
-// Provision creates or updates every stream and bucket of t. It is
-// idempotent; the error names the stream or bucket that failed.
+// Provision creates or updates every stream, KV bucket and object store
+// bucket of t. It is idempotent; the error names the stream or bucket that
+// failed.
 func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	if js == nil {
 		return errors.New("natsx: provision: nil JetStream")
@@ -116,6 +133,11 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	for i, cfg := range t.KV {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
 			return classify(ctx, fmt.Sprintf("natsx: provision KV bucket %q (KV[%d])", cfg.Bucket, i), err)
+		}
+	}
+	for i, cfg := range t.ObjectStores {
+		if _, err := js.CreateOrUpdateObjectStore(ctx, cfg); err != nil {
+			return classify(ctx, fmt.Sprintf("natsx: provision object store bucket %q (ObjectStores[%d])", cfg.Bucket, i), err)
 		}
 	}
 	return nil

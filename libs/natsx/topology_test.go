@@ -68,6 +68,60 @@ func TestProvisionIdempotent(t *testing.T) {
 			t.Errorf("KV %s history = %d, want %d", name, status.History(), history)
 		}
 	}
+	obj, err := js.ObjectStore(ctx, natsx.BucketScoreSync)
+	if err != nil {
+		t.Fatalf("object store %s: %v", natsx.BucketScoreSync, err)
+	}
+	status, err := obj.Status(ctx)
+	if err != nil {
+		t.Fatalf("object store %s status: %v", natsx.BucketScoreSync, err)
+	}
+	if status.Bucket() != "score-sync" || status.Storage() != jetstream.FileStorage || status.Replicas() != 1 || status.Description() == "" {
+		t.Errorf("object store %s = storage %v replicas %d description %q", status.Bucket(), status.Storage(), status.Replicas(), status.Description())
+	}
+}
+
+// Provisioning again keeps what the object store holds.
+func TestProvisionKeepsObjects(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Run(t)
+	js, err := jetstream.New(srv.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	topo := natsx.DefaultTopology(natsx.TopologyOptions{})
+	if err := natsx.Provision(ctx, js, topo); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	obj, err := js.ObjectStore(ctx, natsx.BucketScoreSync)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obj.PutBytes(ctx, "portal/1/part-1", []byte("rows")); err != nil {
+		t.Fatal(err)
+	}
+	if err := natsx.Provision(ctx, js, topo); err != nil {
+		t.Fatalf("Provision again: %v", err)
+	}
+	got, err := obj.GetBytes(ctx, "portal/1/part-1")
+	if err != nil || string(got) != "rows" {
+		t.Fatalf("after provisioning again the object reads %q, %v", got, err)
+	}
+}
+
+func TestProvisionErrorNamesObjectStore(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Run(t)
+	js, err := jetstream.New(srv.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := natsx.Topology{ObjectStores: []jetstream.ObjectStoreConfig{{Bucket: "ok"}, {Bucket: "not ok"}}}
+	err = natsx.Provision(testCtx(t), js, topo)
+	if want := `object store bucket "not ok" (ObjectStores[1])`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Provision = %v, want an error naming %s", err, want)
+	}
 }
 
 func TestProvisionErrorNamesStream(t *testing.T) {
