@@ -137,6 +137,23 @@ const (
 )
 
 // FieldMapping copies one source field into one or more HubSpot properties.
+//
+// The account scores that score sync writes ([ScoreFields]: account.intent_score,
+// account.intent_strength, account.intent_trend, account.icp_fit_score,
+// account.icp_fit_grade) are sources too. Without a mapping, score sync writes a score to
+// the property it manages, <score_sync.property_prefix><score> ("sb_intent_score"); a
+// mapping sends it to existing company properties instead:
+//
+//	field_mappings:
+//	  - source: account.intent_score
+//	    targets: [ { object: company, property: my_existing_prop } ]
+//
+// Score sync replaces score values on every run, so a score's targets default to, and
+// must have, strategy overwrite. Before writing, score sync checks each such property: it
+// must exist and be writable, be a number for intent_score and icp_fit_score, and for the
+// three others either a single-choice select or radio holding every value (by internal
+// value or label) or a text property; a run with an incompatible mapping fails, naming the
+// property and what is missing.
 type FieldMapping struct {
 	// Source is "<entity>.<field>", entity account or contact: "account.industry".
 	Source  string   `yaml:"source" json:"source"`
@@ -149,7 +166,8 @@ type Target struct {
 	Object Object `yaml:"object" json:"object"`
 	// Property is the HubSpot internal property name.
 	Property string `yaml:"property" json:"property"`
-	// Strategy: overwrite, or update-if-empty (default).
+	// Strategy: overwrite, or update-if-empty (default; for score sources, see
+	// [IsScoreSource], the default and only choice is overwrite).
 	Strategy Strategy `yaml:"strategy" json:"strategy"`
 }
 
@@ -284,7 +302,9 @@ const (
 	TaskEmail TaskType = "EMAIL"
 )
 
-// ScoreSync configures the nightly score snapshot into HubSpot.
+// ScoreSync configures the nightly score snapshot into HubSpot. Each of the
+// [ScoreFields] goes to the managed company property <PropertyPrefix><score>, created in
+// Group, unless field_mappings sends it to existing properties (see [FieldMapping]).
 type ScoreSync struct {
 	Enabled bool `yaml:"enabled" json:"enabled"`
 	// Schedule is a 5-field cron expression (minute hour day-of-month month
@@ -299,6 +319,19 @@ type ScoreSync struct {
 	// ImportThreshold: a run writing at least this many rows uses the CRM Imports
 	// API instead of batch upserts (default 5000).
 	ImportThreshold int `yaml:"import_threshold" json:"import_threshold"`
+}
+
+// ScoreFields returns the account scores score sync writes to HubSpot, by field name (a
+// fresh slice on every call). As field_mappings sources they are "account.<field>".
+func ScoreFields() []string {
+	return []string{"intent_score", "intent_strength", "intent_trend", "icp_fit_score", "icp_fit_grade"}
+}
+
+// IsScoreSource reports whether a field_mappings source is one of the [ScoreFields]
+// ("account.intent_score"): score sync writes its targets.
+func IsScoreSource(source string) bool {
+	field, ok := strings.CutPrefix(source, "account.")
+	return ok && slices.Contains(ScoreFields(), field)
 }
 
 // PropertyGroup is a HubSpot property group.
@@ -367,9 +400,13 @@ func (c *Config) ApplyDefaults() {
 		c.Sync.CRMReadInterval = Duration{Duration: DefaultCRMReadInterval}
 	}
 	for i := range c.FieldMappings {
+		def := StrategyUpdateIfEmpty
+		if IsScoreSource(c.FieldMappings[i].Source) {
+			def = StrategyOverwrite // score sync replaces scores on every run
+		}
 		for j := range c.FieldMappings[i].Targets {
 			if t := &c.FieldMappings[i].Targets[j]; t.Strategy == "" {
-				t.Strategy = StrategyUpdateIfEmpty
+				t.Strategy = def
 			}
 		}
 	}

@@ -32,3 +32,40 @@ func TestDurationFormat(t *testing.T) {
 		t.Error("json accepted a bad duration")
 	}
 }
+
+func TestScoreSources(t *testing.T) {
+	t.Parallel()
+	for source, want := range map[string]bool{
+		"account.intent_score": true, "account.intent_strength": true, "account.intent_trend": true,
+		"account.icp_fit_score": true, "account.icp_fit_grade": true,
+		"account.industry": false, "contact.intent_score": false, "intent_score": false, "account.intent_scores": false,
+	} {
+		if got := IsScoreSource(source); got != want {
+			t.Errorf("IsScoreSource(%q) = %v, want %v", source, got, want)
+		}
+	}
+}
+
+// "intent_score → my_existing_prop" needs no strategy: scores default to overwrite,
+// other account fields keep update-if-empty.
+func TestScoreMappingDefaultsToOverwrite(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse([]byte(`portal_id: "1"
+name: p
+hubspot: { auth: { type: private_app, secret: T }, tier: free }
+field_mappings:
+  - source: account.intent_score
+    targets: [ { object: company, property: my_existing_prop } ]
+  - source: account.industry
+    targets: [ { object: company, property: industry } ]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.FieldMappings[0].Targets[0].Strategy; s != StrategyOverwrite {
+		t.Errorf("score target strategy = %q, want overwrite", s)
+	}
+	if s := cfg.FieldMappings[1].Targets[0].Strategy; s != StrategyUpdateIfEmpty {
+		t.Errorf("industry target strategy = %q, want update-if-empty", s)
+	}
+}

@@ -42,8 +42,15 @@ func TestParseDemo(t *testing.T) {
 	if cfg.Sync != wantSync {
 		t.Errorf("sync = %+v, want %+v", cfg.Sync, wantSync)
 	}
-	if len(cfg.FieldMappings) != 6 {
-		t.Fatalf("%d field mappings, want 6", len(cfg.FieldMappings))
+	if len(cfg.FieldMappings) != 7 {
+		t.Fatalf("%d field mappings, want 7", len(cfg.FieldMappings))
+	}
+	scoreMapping := cfg.FieldMappings[4]
+	wantScoreMapping := FieldMapping{Source: "account.intent_score", Targets: []Target{
+		{Object: ObjectCompany, Property: "hs_intent_score", Strategy: StrategyOverwrite}, // the default for scores
+	}}
+	if !reflect.DeepEqual(scoreMapping, wantScoreMapping) {
+		t.Errorf("field_mappings[4] = %+v, want %+v", scoreMapping, wantScoreMapping)
 	}
 	fit := cfg.FieldMappings[2]
 	wantFit := FieldMapping{Source: "account.fit_tier", Targets: []Target{
@@ -347,6 +354,12 @@ func TestParseInvalid(t *testing.T) {
 			name: "read interval not a duration",
 			yaml: minimalYAML + "sync:\n  crm_read_interval: hourly\n",
 			want: `sync.crm_read_interval: "hourly" is not a duration such as "30m" or "1h"`, lineMarker: "hourly",
+		},
+		{
+			name:       "score kept only when empty",
+			yaml:       minimalYAML + "field_mappings:\n  - source: account.intent_strength\n    targets: [ { object: company, property: my_strength, strategy: update-if-empty } ]\n",
+			want:       `field_mappings[0].targets[0].strategy: "update-if-empty": account.intent_strength is written by score sync, which replaces the value on every run; use overwrite (the default for scores)`,
+			lineMarker: "update-if-empty",
 		},
 		{
 			name: "account field to contact property",

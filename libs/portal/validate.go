@@ -277,6 +277,10 @@ func (c *Config) validateFieldMappings(ps *problems) {
 				}
 			}
 			oneOf(ps, tp+".strategy", t.Strategy, StrategyOverwrite, StrategyUpdateIfEmpty)
+			if t.Strategy == StrategyUpdateIfEmpty && IsScoreSource(m.Source) {
+				ps.add(tp+".strategy", "%q: %s is written by score sync, which replaces the value on every run; use %s (the default for scores)",
+					t.Strategy, m.Source, StrategyOverwrite)
+			}
 		}
 	}
 }
