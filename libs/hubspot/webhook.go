@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Webhook signature headers.
@@ -324,40 +325,79 @@ func (e WebhookEvent) EventKind() string {
 
 // ParseWebhookEvents decodes a webhook body (a JSON array of events). Errors
 // name the event index and the field, e.g. `events[2].objectId: …`.
+//
+// Bodies of the usual shape take a single-pass decoder; whatever it does not
+// decode exactly as encoding/json would (escaped or case-folded keys, a
+// repeated key, a wrong type, invalid JSON, …) goes through encoding/json,
+// which also words the error. Both give the same events (a fuzz test checks).
 func ParseWebhookEvents(body []byte) ([]WebhookEvent, error) {
+	events, _, err := parseWebhookEvents(body, false)
+	return events, err
+}
+
+// ParseWebhookEventsRaw is ParseWebhookEvents that also returns each event's
+// JSON exactly as sent (without the whitespace around it).
+func ParseWebhookEventsRaw(body []byte) ([]WebhookEvent, []json.RawMessage, error) {
+	return parseWebhookEvents(body, true)
+}
+
+func parseWebhookEvents(body []byte, wantRaw bool) ([]WebhookEvent, []json.RawMessage, error) {
+	events, raws, ok := scanWebhookEvents(body, wantRaw)
+	if !ok {
+		return parseWebhookEventsJSON(body)
+	}
+	for i := range events {
+		if err := checkEvent(&events[i]); err != nil {
+			return nil, nil, fmt.Errorf("hubspot webhook: events[%d]%w", i, err)
+		}
+	}
+	return events, raws, nil
+}
+
+// parseWebhookEventsJSON is ParseWebhookEventsRaw through encoding/json,
+// event by event.
+func parseWebhookEventsJSON(body []byte) ([]WebhookEvent, []json.RawMessage, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, fmt.Errorf("hubspot webhook: body is a JSON %s, want an array of events", te.Value)
+			return nil, nil, fmt.Errorf("hubspot webhook: body is a JSON %s, want an array of events", te.Value)
 		}
-		return nil, fmt.Errorf("hubspot webhook: body is not a JSON array of events: %w", err)
+		return nil, nil, fmt.Errorf("hubspot webhook: body is not a JSON array of events: %w", err)
 	}
 	events := make([]WebhookEvent, len(raws))
 	for i, raw := range raws {
-		where := fmt.Sprintf("hubspot webhook: events[%d]", i)
-		if err := decodeEvent(raw, &events[i]); err != nil {
-			return nil, fmt.Errorf("%s%w", where, err)
+		err := decodeEvent(raw, &events[i])
+		if err == nil {
+			err = checkEvent(&events[i])
 		}
-		e := &events[i]
-		switch {
-		case e.EventID == 0:
-			return nil, fmt.Errorf("%s.eventId: missing", where)
-		case e.SubscriptionType == "":
-			return nil, fmt.Errorf("%s.subscriptionType: missing", where)
-		case !strings.Contains(e.SubscriptionType, "."):
-			return nil, fmt.Errorf("%s.subscriptionType: %q is not <object>.<event>", where, e.SubscriptionType)
-		case e.PortalID == 0:
-			return nil, fmt.Errorf("%s.portalId: missing", where)
-		case e.OccurredAt <= 0:
-			return nil, fmt.Errorf("%s.occurredAt: missing", where)
-		case e.AttemptNumber < 0:
-			return nil, fmt.Errorf("%s.attemptNumber: negative (%d)", where, e.AttemptNumber)
-		case strings.HasSuffix(e.SubscriptionType, ".propertyChange") && e.PropertyName == "":
-			return nil, fmt.Errorf("%s.propertyName: missing on a %s event", where, e.SubscriptionType)
+		if err != nil {
+			return nil, nil, fmt.Errorf("hubspot webhook: events[%d]%w", i, err)
 		}
 	}
-	return events, nil
+	return events, raws, nil
+}
+
+// checkEvent checks the fields every event must have; the error starts with
+// the field (".eventId: missing").
+func checkEvent(e *WebhookEvent) error {
+	switch {
+	case e.EventID == 0:
+		return errors.New(".eventId: missing")
+	case e.SubscriptionType == "":
+		return errors.New(".subscriptionType: missing")
+	case !strings.Contains(e.SubscriptionType, "."):
+		return fmt.Errorf(".subscriptionType: %q is not <object>.<event>", e.SubscriptionType)
+	case e.PortalID == 0:
+		return errors.New(".portalId: missing")
+	case e.OccurredAt <= 0:
+		return errors.New(".occurredAt: missing")
+	case e.AttemptNumber < 0:
+		return fmt.Errorf(".attemptNumber: negative (%d)", e.AttemptNumber)
+	case strings.HasSuffix(e.SubscriptionType, ".propertyChange") && e.PropertyName == "":
+		return fmt.Errorf(".propertyName: missing on a %s event", e.SubscriptionType)
+	}
+	return nil
 }
 
 // decodeEvent decodes one event, accepting a propertyValue of any JSON
@@ -395,4 +435,521 @@ func decodeEvent(raw json.RawMessage, e *WebhookEvent) error {
 		}
 	}
 	return nil
+}
+
+// webhookEventKeys are the JSON keys of WebhookEvent, which eventScanner.field
+// decodes (a test keeps the two in step with the struct tags).
+var webhookEventKeys = []string{
+	"eventId", "subscriptionId", "portalId", "appId", "occurredAt", "subscriptionType", "attemptNumber",
+	"objectId", "objectTypeId", "propertyName", "propertyValue", "changeSource", "sourceId", "changeFlag",
+	"isSensitive", "primaryObjectId", "mergedObjectIds", "newObjectId", "numberOfPropertiesMoved",
+	"associationType", "associationTypeId", "associationCategory", "fromObjectId", "fromObjectTypeId",
+	"toObjectId", "toObjectTypeId", "associationRemoved", "isPrimaryAssociation",
+}
+
+// maxSkipDepth bounds the nesting of unknown values the scanner skips;
+// deeper ones go to encoding/json.
+const maxSkipDepth = 32
+
+// eventScanner decodes a webhook body in one pass without reflection. It
+// handles the shapes HubSpot sends and gives up (ok false) on anything else,
+// leaving it to encoding/json: it never accepts a body encoding/json refuses,
+// nor decodes one differently.
+type eventScanner struct {
+	b    []byte
+	s    string // b as a string: strings without escapes are slices of it
+	i    int
+	seen uint32 // the keys of webhookEventKeys met in the current event
+}
+
+// scanWebhookEvents decodes body with an eventScanner, and with wantRaw
+// returns each event's JSON too (slices of body); false means "ask
+// encoding/json".
+func scanWebhookEvents(body []byte, wantRaw bool) ([]WebhookEvent, []json.RawMessage, bool) {
+	p := eventScanner{b: body}
+	p.ws()
+	if p.peek() != '[' {
+		return nil, nil, false
+	}
+	p.i++
+	// One copy of the body; every plain string field points into it.
+	p.s = string(body)
+	// Every event is an object: at least as many as events, rarely more.
+	n := bytes.Count(body, []byte{'{'})
+	events := make([]WebhookEvent, 0, n)
+	var raws []json.RawMessage
+	if wantRaw {
+		raws = make([]json.RawMessage, 0, n)
+	}
+	p.ws()
+	if p.peek() == ']' {
+		p.i++
+	} else {
+	elements:
+		for {
+			if p.peek() != '{' {
+				return nil, nil, false
+			}
+			start := p.i
+			events = append(events, WebhookEvent{})
+			if !p.object(&events[len(events)-1]) {
+				return nil, nil, false
+			}
+			if wantRaw {
+				raws = append(raws, body[start:p.i:p.i])
+			}
+			p.ws()
+			switch p.next() {
+			case ',':
+				p.ws()
+			case ']':
+				break elements
+			default:
+				return nil, nil, false
+			}
+		}
+	}
+	p.ws()
+	if p.i != len(p.b) {
+		return nil, nil, false
+	}
+	return events, raws, true
+}
+
+// object decodes the object at p.i into e.
+func (p *eventScanner) object(e *WebhookEvent) bool {
+	p.i++ // '{'
+	p.seen = 0
+	p.ws()
+	if p.peek() == '}' {
+		p.i++
+		return true
+	}
+	for {
+		if p.peek() != '"' {
+			return false
+		}
+		start, end, plain, ok := p.str()
+		if !ok || !plain {
+			return false // an escaped or non-ASCII key may still name a field
+		}
+		p.ws()
+		if p.next() != ':' {
+			return false
+		}
+		p.ws()
+		if !p.field(e, p.s[start:end]) {
+			return false
+		}
+		p.ws()
+		switch p.next() {
+		case ',':
+			p.ws()
+		case '}':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// field decodes the value at p.i into e's field named key, or skips it for
+// a key that is none of e's.
+func (p *eventScanner) field(e *WebhookEvent, key string) bool {
+	switch key {
+	case "eventId":
+		return p.once(0) && p.int64(&e.EventID)
+	case "subscriptionId":
+		return p.once(1) && p.int64(&e.SubscriptionID)
+	case "portalId":
+		return p.once(2) && p.int64(&e.PortalID)
+	case "appId":
+		return p.once(3) && p.int64(&e.AppID)
+	case "occurredAt":
+		return p.once(4) && p.int64((*int64)(&e.OccurredAt))
+	case "subscriptionType":
+		return p.once(5) && p.string(&e.SubscriptionType)
+	case "attemptNumber":
+		return p.once(6) && p.int(&e.AttemptNumber)
+	case "objectId":
+		return p.once(7) && p.int64(&e.ObjectID)
+	case "objectTypeId":
+		return p.once(8) && p.string(&e.ObjectTypeID)
+	case "propertyName":
+		return p.once(9) && p.string(&e.PropertyName)
+	case "propertyValue":
+		return p.once(10) && p.scalarText(&e.PropertyValue)
+	case "changeSource":
+		return p.once(11) && p.string(&e.ChangeSource)
+	case "sourceId":
+		return p.once(12) && p.string(&e.SourceID)
+	case "changeFlag":
+		return p.once(13) && p.string(&e.ChangeFlag)
+	case "isSensitive":
+		return p.once(14) && p.bool(&e.IsSensitive)
+	case "primaryObjectId":
+		return p.once(15) && p.int64(&e.PrimaryObjectID)
+	case "mergedObjectIds":
+		return p.once(16) && p.int64s(&e.MergedObjectIDs)
+	case "newObjectId":
+		return p.once(17) && p.int64(&e.NewObjectID)
+	case "numberOfPropertiesMoved":
+		return p.once(18) && p.int(&e.NumberOfPropertiesMoved)
+	case "associationType":
+		return p.once(19) && p.string(&e.AssociationType)
+	case "associationTypeId":
+		return p.once(20) && p.int(&e.AssociationTypeID)
+	case "associationCategory":
+		return p.once(21) && p.string(&e.AssociationCategory)
+	case "fromObjectId":
+		return p.once(22) && p.int64(&e.FromObjectID)
+	case "fromObjectTypeId":
+		return p.once(23) && p.string(&e.FromObjectTypeID)
+	case "toObjectId":
+		return p.once(24) && p.int64(&e.ToObjectID)
+	case "toObjectTypeId":
+		return p.once(25) && p.string(&e.ToObjectTypeID)
+	case "associationRemoved":
+		return p.once(26) && p.bool(&e.AssociationRemoved)
+	case "isPrimaryAssociation":
+		return p.once(27) && p.bool(&e.IsPrimaryAssociation)
+	}
+	for _, k := range webhookEventKeys {
+		if strings.EqualFold(k, key) {
+			return false // encoding/json matches keys case-insensitively
+		}
+	}
+	return p.skip(0)
+}
+
+// once marks key number bit as met; a key met twice goes to encoding/json.
+func (p *eventScanner) once(bit uint) bool {
+	if p.seen&(1<<bit) != 0 {
+		return false
+	}
+	p.seen |= 1 << bit
+	return true
+}
+
+func (p *eventScanner) peek() byte {
+	if p.i < len(p.b) {
+		return p.b[p.i]
+	}
+	return 0
+}
+
+func (p *eventScanner) next() byte {
+	c := p.peek()
+	p.i++
+	return c
+}
+
+// ws skips JSON whitespace.
+func (p *eventScanner) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// literal consumes word (true, false, null).
+func (p *eventScanner) literal(word string) bool {
+	if !strings.HasPrefix(p.s[p.i:], word) {
+		return false
+	}
+	p.i += len(word)
+	return true
+}
+
+// str scans the JSON string at p.i (its opening quote) and returns the
+// bounds of its contents; plain is false if it holds escapes or bytes
+// outside ASCII. ok is false for an invalid string.
+func (p *eventScanner) str() (start, end int, plain, ok bool) {
+	b := p.b
+	i := p.i + 1
+	start, plain = i, true
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			p.i = i + 1
+			return start, i, plain, true
+		case c < 0x20:
+			return 0, 0, false, false
+		case c == '\\':
+			plain = false
+			if i+1 >= len(b) {
+				return 0, 0, false, false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					return 0, 0, false, false
+				}
+				i += 6
+			default:
+				return 0, 0, false, false
+			}
+		case c >= utf8.RuneSelf:
+			plain = false
+			i++
+		default:
+			i++
+		}
+	}
+	return 0, 0, false, false
+}
+
+// stringValue decodes the JSON string at p.i.
+func (p *eventScanner) stringValue(dst *string) bool {
+	start, end, plain, ok := p.str()
+	switch {
+	case !ok:
+		return false
+	case plain || !bytes.ContainsRune(p.b[start:end], '\\') && utf8.Valid(p.b[start:end]):
+		*dst = p.s[start:end]
+		return true
+	default: // escapes or invalid UTF-8: as encoding/json unquotes them
+		return json.Unmarshal(p.b[start-1:end+1], dst) == nil
+	}
+}
+
+// string decodes a string field (null leaves it empty).
+func (p *eventScanner) string(dst *string) bool {
+	switch p.peek() {
+	case '"':
+		return p.stringValue(dst)
+	case 'n':
+		return p.literal("null")
+	}
+	return false
+}
+
+// number scans a JSON number; isInt says it has no fraction or exponent.
+func (p *eventScanner) number() (start, end int, isInt, ok bool) {
+	b := p.b
+	i := p.i
+	start = i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return 0, 0, false, false
+	}
+	isInt = true
+	if i < len(b) && b[i] == '.' {
+		isInt = false
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return 0, 0, false, false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		isInt = false
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return 0, 0, false, false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	p.i = i
+	return start, i, isInt, true
+}
+
+// int64 decodes an integer field (null leaves it 0).
+func (p *eventScanner) int64(dst *int64) bool {
+	if p.peek() == 'n' {
+		return p.literal("null")
+	}
+	start, end, isInt, ok := p.number()
+	if !ok || !isInt {
+		return false
+	}
+	n, err := strconv.ParseInt(p.s[start:end], 10, 64)
+	if err != nil {
+		return false
+	}
+	*dst = n
+	return true
+}
+
+// int decodes an int field (null leaves it 0).
+func (p *eventScanner) int(dst *int) bool {
+	var n int64
+	if !p.int64(&n) || int64(int(n)) != n {
+		return false
+	}
+	*dst = int(n)
+	return true
+}
+
+// bool decodes a bool field (null leaves it false).
+func (p *eventScanner) bool(dst *bool) bool {
+	switch p.peek() {
+	case 't':
+		*dst = true
+		return p.literal("true")
+	case 'f':
+		return p.literal("false")
+	case 'n':
+		return p.literal("null")
+	}
+	return false
+}
+
+// int64s decodes an array of integers (null leaves it nil).
+func (p *eventScanner) int64s(dst *[]int64) bool {
+	switch p.peek() {
+	case 'n':
+		return p.literal("null")
+	case '[':
+	default:
+		return false
+	}
+	p.i++
+	out := []int64{}
+	p.ws()
+	if p.peek() == ']' {
+		p.i++
+		*dst = out
+		return true
+	}
+	for {
+		var n int64
+		if p.peek() == 'n' || !p.int64(&n) { // a null element stays 0 in encoding/json: leave it that
+			return false
+		}
+		out = append(out, n)
+		p.ws()
+		switch p.next() {
+		case ',':
+			p.ws()
+		case ']':
+			*dst = out
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// scalarText decodes propertyValue: a string as itself, a number or boolean
+// as its JSON text, null as "". Objects and arrays are errors.
+func (p *eventScanner) scalarText(dst *string) bool {
+	switch c := p.peek(); {
+	case c == '"':
+		return p.stringValue(dst)
+	case c == 'n':
+		return p.literal("null")
+	case c == 't':
+		*dst = "true"
+		return p.literal("true")
+	case c == 'f':
+		*dst = "false"
+		return p.literal("false")
+	case c == '-' || c >= '0' && c <= '9':
+		start, end, _, ok := p.number()
+		*dst = p.s[start:end]
+		return ok
+	}
+	return false
+}
+
+// skip validates and skips the value at p.i.
+func (p *eventScanner) skip(depth int) bool {
+	switch c := p.peek(); {
+	case c == '"':
+		_, _, _, ok := p.str()
+		return ok
+	case c == 't':
+		return p.literal("true")
+	case c == 'f':
+		return p.literal("false")
+	case c == 'n':
+		return p.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		_, _, _, ok := p.number()
+		return ok
+	case depth >= maxSkipDepth:
+		return false
+	case c == '[':
+		p.i++
+		p.ws()
+		if p.peek() == ']' {
+			p.i++
+			return true
+		}
+		for {
+			if !p.skip(depth + 1) {
+				return false
+			}
+			p.ws()
+			switch p.next() {
+			case ',':
+				p.ws()
+			case ']':
+				return true
+			default:
+				return false
+			}
+		}
+	case c == '{':
+		p.i++
+		p.ws()
+		if p.peek() == '}' {
+			p.i++
+			return true
+		}
+		for {
+			if p.peek() != '"' {
+				return false
+			}
+			if _, _, _, ok := p.str(); !ok {
+				return false
+			}
+			p.ws()
+			if p.next() != ':' {
+				return false
+			}
+			p.ws()
+			if !p.skip(depth + 1) {
+				return false
+			}
+			p.ws()
+			switch p.next() {
+			case ',':
+				p.ws()
+			case '}':
+				return true
+			default:
+				return false
+			}
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
