@@ -23,6 +23,7 @@ import (
 
 	"github.com/signalbridge/signalbridge/libs/grpcx"
 	"github.com/signalbridge/signalbridge/libs/natsx"
+	"github.com/signalbridge/signalbridge/libs/service"
 	"github.com/signalbridge/signalbridge/services/ingest/internal/grpcapi"
 	"github.com/signalbridge/signalbridge/services/ingest/internal/httpapi"
 	"github.com/signalbridge/signalbridge/services/ingest/internal/intake"
@@ -82,9 +83,9 @@ type Service struct {
 	in    *intake.Intake
 	http  *http.Server
 	grpc  *grpcx.Server
-	admin *http.Server
+	admin *service.Admin
 
-	httpLis, grpcLis, adminLis net.Listener
+	httpLis, grpcLis net.Listener
 }
 
 // New builds the service and binds its listeners, so that their addresses are known before Run.
@@ -124,14 +125,6 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.grpc = grpcx.NewServer(grpcx.ServerConfig{Reflection: true, GracefulTimeout: cfg.ShutdownTimeout, Logger: log})
 	grpcapi.New(in, cfg.StreamWindow, log).Register(s.grpc.Server)
 
-	admin := http.NewServeMux()
-	admin.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	admin.HandleFunc("GET /readyz", s.ready)
-	if deps.Metrics != nil {
-		admin.Handle("GET /metrics", deps.Metrics)
-	}
-	s.admin = &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
-
 	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("ingest: http listen %s: %w", cfg.HTTPAddr, err)
 	}
@@ -139,10 +132,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		s.httpLis.Close()
 		return nil, fmt.Errorf("ingest: grpc listen %s: %w", cfg.GRPCAddr, err)
 	}
-	if s.adminLis, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+	if s.admin, err = service.ListenAdmin(cfg.AdminAddr, s.ready, deps.Metrics); err != nil {
 		s.httpLis.Close()
 		s.grpcLis.Close()
-		return nil, fmt.Errorf("ingest: admin listen %s: %w", cfg.AdminAddr, err)
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	return s, nil
 }
@@ -154,11 +147,10 @@ func (s *Service) HTTPAddr() string { return s.httpLis.Addr().String() }
 func (s *Service) GRPCAddr() string { return s.grpcLis.Addr().String() }
 
 // AdminAddr is the bound admin address.
-func (s *Service) AdminAddr() string { return s.adminLis.Addr().String() }
+func (s *Service) AdminAddr() string { return s.admin.Addr() }
 
 func (s *Service) ready(w http.ResponseWriter, _ *http.Request) {
-	if !s.deps.NC.IsConnected() {
-		http.Error(w, "nats: "+s.deps.NC.Status().String(), http.StatusServiceUnavailable)
+	if !service.NATSReady(w, s.deps.NC) {
 		return
 	}
 	_, _ = w.Write([]byte("ok\n"))
@@ -178,7 +170,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveHTTP(s.http, s.httpLis) })
-	g.Go(func() error { return serveHTTP(s.admin, s.adminLis) })
+	g.Go(s.admin.Serve)
 	g.Go(func() error { return s.grpc.Serve(gctx, s.grpcLis) })
 	log.Info("ingest serving", "http", s.HTTPAddr(), "grpc", s.GRPCAddr(), "admin", s.AdminAddr(), "nats_endpoint", s.cfg.NATSEndpoint)
 
