@@ -34,6 +34,7 @@ import (
 	"github.com/signalbridge/signalbridge/libs/config"
 	"github.com/signalbridge/signalbridge/libs/natsx"
 	"github.com/signalbridge/signalbridge/libs/portal"
+	"github.com/signalbridge/signalbridge/libs/service"
 	"github.com/signalbridge/signalbridge/services/webhook-receiver/internal/receiver"
 )
 
@@ -161,9 +162,9 @@ type Service struct {
 	cfg   Config
 	deps  Deps
 	http  *http.Server
-	admin *http.Server
+	admin *service.Admin
 
-	httpLis, adminLis net.Listener
+	httpLis net.Listener
 }
 
 // New builds the service and binds its listeners, so that their addresses
@@ -213,20 +214,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		IdleTimeout:       120 * time.Second,
 	}
 
-	admin := http.NewServeMux()
-	admin.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	admin.HandleFunc("GET /readyz", s.ready)
-	if deps.Metrics != nil {
-		admin.Handle("GET /metrics", deps.Metrics)
-	}
-	s.admin = &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
-
 	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("webhookrx: http listen %s: %w", cfg.HTTPAddr, err)
 	}
-	if s.adminLis, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+	if s.admin, err = service.ListenAdmin(cfg.AdminAddr, s.ready, deps.Metrics); err != nil {
 		s.httpLis.Close()
-		return nil, fmt.Errorf("webhookrx: admin listen %s: %w", cfg.AdminAddr, err)
+		return nil, fmt.Errorf("webhookrx: %w", err)
 	}
 	return s, nil
 }
@@ -235,11 +228,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 func (s *Service) HTTPAddr() string { return s.httpLis.Addr().String() }
 
 // AdminAddr is the bound admin address.
-func (s *Service) AdminAddr() string { return s.adminLis.Addr().String() }
+func (s *Service) AdminAddr() string { return s.admin.Addr() }
 
 func (s *Service) ready(w http.ResponseWriter, _ *http.Request) {
-	if !s.deps.NC.IsConnected() {
-		http.Error(w, "nats: "+s.deps.NC.Status().String(), http.StatusServiceUnavailable)
+	if !service.NATSReady(w, s.deps.NC) {
 		return
 	}
 	_, _ = w.Write([]byte("ok\n"))
@@ -252,7 +244,7 @@ func (s *Service) Run(ctx context.Context) error {
 	log := s.deps.Logger
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveHTTP(s.http, s.httpLis) })
-	g.Go(func() error { return serveHTTP(s.admin, s.adminLis) })
+	g.Go(s.admin.Serve)
 	log.Info("webhook-receiver serving", "http", s.HTTPAddr(), "path", s.cfg.Path, "admin", s.AdminAddr(),
 		"public_base_url", s.cfg.PublicBaseURL, "trust_forwarded", s.cfg.TrustForwarded)
 

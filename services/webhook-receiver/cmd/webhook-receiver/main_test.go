@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -14,46 +14,9 @@ import (
 	"github.com/signalbridge/signalbridge/libs/natsx"
 	"github.com/signalbridge/signalbridge/libs/natsx/natstest"
 	"github.com/signalbridge/signalbridge/libs/portal"
+	"github.com/signalbridge/signalbridge/libs/service/servicetest"
 	webhookrx "github.com/signalbridge/signalbridge/services/webhook-receiver"
 )
-
-func TestSecretsFromEnvOrFile(t *testing.T) {
-	t.Parallel()
-	env := map[string]string{"DIRECT": "from-env", "BOTH": "env-wins", "BOTH_FILE": "/s/both", "MOUNTED_FILE": "/s/mounted", "BLANK_FILE": "/s/blank", "GONE_FILE": "/s/gone"}
-	files := map[string]string{"/s/both": "file", "/s/mounted": "  v1\n", "/s/blank": " \n"}
-	reads := 0
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := newSecrets(func(k string) string { return env[k] },
-		func(p string) ([]byte, error) {
-			reads++
-			if v, ok := files[p]; ok {
-				return []byte(v), nil
-			}
-			return nil, fs.ErrNotExist
-		}, func() time.Time { return now })
-	cases := []struct {
-		name, want string
-		ok         bool
-	}{
-		{"DIRECT", "from-env", true}, {"BOTH", "env-wins", true}, {"MOUNTED", "v1", true},
-		{"BLANK", "", false}, {"GONE", "", false}, {"UNSET", "", false},
-	}
-	for _, tc := range cases {
-		if got, ok := s.lookup(tc.name); got != tc.want || ok != tc.ok {
-			t.Errorf("lookup(%s) = %q %v, want %q %v", tc.name, got, ok, tc.want, tc.ok)
-		}
-	}
-	// A rotated file is picked up once the cached value is a minute old.
-	files["/s/mounted"] = "v2"
-	before := reads
-	if got, _ := s.lookup("MOUNTED"); got != "v1" || reads != before {
-		t.Fatalf("within the minute: %q after %d reads, want the cached v1", got, reads-before)
-	}
-	now = now.Add(secretFileTTL)
-	if got, _ := s.lookup("MOUNTED"); got != "v2" {
-		t.Fatalf("after a minute: %q, want v2", got)
-	}
-}
 
 func TestEnsureSubscriptionsFlag(t *testing.T) {
 	t.Parallel()
@@ -99,5 +62,23 @@ func TestEnsureSubscriptionsFlag(t *testing.T) {
 	}
 	if err := run(ctx, []string{"-no-such-flag"}, func(k string) string { return env[k] }, &out); err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("unknown flag: %v", err)
+	}
+}
+
+// TestRunServesUntilCancelled starts the whole process against an embedded NATS and stops it
+// with its context, as SIGTERM does.
+func TestRunServesUntilCancelled(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Run(t)
+	admin := servicetest.FreeAddr(t)
+	env := map[string]string{
+		"SB_NATS_URL": srv.URL(), "SB_LOG_LEVEL": "error",
+		"SB_WEBHOOK_ADMIN_ADDR": admin, "SB_WEBHOOK_HTTP_ADDR": "127.0.0.1:0",
+	}
+	stop := servicetest.Serve(t, admin, func(ctx context.Context) error {
+		return run(ctx, nil, func(k string) string { return env[k] }, io.Discard)
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("run after cancel: %v", err)
 	}
 }

@@ -44,9 +44,12 @@ func BenchmarkMessages(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
+	n := len(benchBody())
+	b.ReportAllocs()
 	for b.Loop() {
+		enc := newEncoder(ctx, "webhook-receiver/bench", len(req.Events), n)
 		for i := range req.Events {
-			if _, err := message(ctx, "777", "webhook-receiver/bench", &req.Events[i], false); err != nil {
+			if _, err := enc.message("777", &req.Events[i], false); err != nil {
 				b.Fatal(err)
 			}
 		}

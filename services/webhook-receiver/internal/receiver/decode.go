@@ -66,7 +66,7 @@ type Request struct {
 // receiver relies on: 1 to MaxEvents events, every one of the same app, with
 // a subscriptionType that makes a subject. Errors are *DecodeError.
 func Decode(body []byte) (*Request, error) {
-	events, err := hubspot.ParseWebhookEvents(body)
+	events, raws, err := hubspot.ParseWebhookEventsRaw(body)
 	if err != nil {
 		return nil, classifyParseError(body, err)
 	}
@@ -75,12 +75,6 @@ func Decode(body []byte) (*Request, error) {
 		return nil, badRequest(ReasonNoEvents, "hubspot webhook: the body holds no events")
 	case len(events) > MaxEvents:
 		return nil, badRequest(ReasonTooManyEvents, "hubspot webhook: %d events, at most %d per request", len(events), MaxEvents)
-	}
-	// The parser does not hand out each event's bytes; find them in the
-	// body, which it has just validated as a JSON array.
-	raws := splitArray(body, len(events))
-	if len(raws) != len(events) {
-		return nil, badRequest(ReasonInvalidEvent, "hubspot webhook: found %d array elements for %d events", len(raws), len(events))
 	}
 	req := &Request{Events: make([]Event, len(events)), AppID: events[0].AppID}
 	for i, e := range events {
@@ -94,65 +88,6 @@ func Decode(body []byte) (*Request, error) {
 		req.Events[i] = Event{WebhookEvent: e, Raw: raws[i], Object: object, Kind: kind}
 	}
 	return req, nil
-}
-
-// splitArray returns the elements of body, a valid JSON array, as slices of
-// body. It only tracks nesting and strings, so it must not be given
-// unvalidated input.
-func splitArray(body []byte, hint int) []json.RawMessage {
-	out := make([]json.RawMessage, 0, hint)
-	depth, start := 0, -1
-	inString, escaped := false, false
-	for i, c := range body {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case '"':
-			inString = true
-		case '[', '{':
-			depth++
-			if depth == 1 {
-				continue // the array itself
-			}
-		case ']', '}':
-			if depth == 1 { // the end of the array
-				if start >= 0 {
-					out = append(out, trimSpace(body[start:i]))
-				}
-				return out
-			}
-			depth--
-			continue
-		case ',':
-			if depth == 1 {
-				out = append(out, trimSpace(body[start:i]))
-				start = -1
-				continue
-			}
-		}
-		if depth >= 1 && start < 0 {
-			start = i
-		}
-	}
-	return out
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // classifyParseError tells a body that is not JSON from one that is JSON
