@@ -27,6 +27,7 @@ import (
 	"github.com/signalbridge/signalbridge/libs/hubspot"
 	"github.com/signalbridge/signalbridge/libs/natsx"
 	"github.com/signalbridge/signalbridge/libs/portal"
+	"github.com/signalbridge/signalbridge/libs/service"
 	"github.com/signalbridge/signalbridge/services/matcher/internal/grpcapi"
 	"github.com/signalbridge/signalbridge/services/matcher/internal/mirror"
 	"github.com/signalbridge/signalbridge/services/matcher/internal/pipeline"
@@ -136,9 +137,9 @@ type Service struct {
 	signals  *pipeline.Signals
 	crm      *pipeline.CRM
 	grpc     *grpcx.Server
-	admin    *http.Server
+	admin    *service.Admin
 
-	grpcLis, adminLis net.Listener
+	grpcLis net.Listener
 }
 
 // New builds the service and binds its listeners, so that their addresses are known
@@ -180,7 +181,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	var err error
 	s.signals, err = pipeline.NewSignals(deps.NC, deps.JS, s.resolver, pipeline.SignalsOptions{
 		Mode: cfg.SignalConsumer, Workers: cfg.SignalWorkers, MaxBatch: cfg.MatchBatch, Linger: cfg.MatchLinger, Concurrency: cfg.MatchParallel,
-		Producer: "matcher/" + Version, Now: deps.Now, Tracer: deps.Tracer, Meter: meter, Logger: log,
+		Producer: "matcher/" + Version, Now: deps.Now, Tracer: deps.Tracer, Meter: meter, MeterProvider: deps.Meter, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("matcher: %w", err)
@@ -197,23 +198,15 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.grpc = grpcx.NewServer(grpcx.ServerConfig{Reflection: true, GracefulTimeout: cfg.ShutdownTimeout, Logger: log})
 	grpcapi.New(s.resolver, deps.Portals, log).Register(s.grpc.Server)
 
-	admin := http.NewServeMux()
-	admin.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	admin.HandleFunc("GET /readyz", s.ready)
-	admin.HandleFunc("GET /status", s.status)
-	admin.HandleFunc("GET /v1/portals/{portal}/mirror", s.mirrorState)
-	if deps.Metrics != nil {
-		admin.Handle("GET /metrics", deps.Metrics)
-	}
-	s.admin = &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
-
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("matcher: grpc listen %s: %w", cfg.GRPCAddr, err)
 	}
-	if s.adminLis, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+	if s.admin, err = service.ListenAdmin(cfg.AdminAddr, s.ready, deps.Metrics); err != nil {
 		s.grpcLis.Close()
-		return nil, fmt.Errorf("matcher: admin listen %s: %w", cfg.AdminAddr, err)
+		return nil, fmt.Errorf("matcher: %w", err)
 	}
+	s.admin.HandleFunc("GET /status", s.status)
+	s.admin.HandleFunc("GET /v1/portals/{portal}/mirror", s.mirrorState)
 	return s, nil
 }
 
@@ -221,7 +214,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 func (s *Service) GRPCAddr() string { return s.grpcLis.Addr().String() }
 
 // AdminAddr is the bound admin address.
-func (s *Service) AdminAddr() string { return s.adminLis.Addr().String() }
+func (s *Service) AdminAddr() string { return s.admin.Addr() }
 
 // Degraded reports whether matching runs without the Redis mirror.
 func (s *Service) Degraded() bool { return s.resolver.Degraded() }
@@ -269,8 +262,7 @@ func (s *Service) registerMetrics(meter metric.Meter) error {
 }
 
 func (s *Service) ready(w http.ResponseWriter, _ *http.Request) {
-	if !s.deps.NC.IsConnected() {
-		http.Error(w, "nats: "+s.deps.NC.Status().String(), http.StatusServiceUnavailable)
+	if !service.NATSReady(w, s.deps.NC) {
 		return
 	}
 	if s.resolver.Degraded() {
@@ -376,7 +368,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveHTTP(s.admin, s.adminLis) })
+	g.Go(s.admin.Serve)
 	g.Go(func() error { return s.grpc.Serve(gctx, s.grpcLis) })
 	if s.health != nil {
 		s.health.Probe(gctx)
@@ -423,11 +415,4 @@ func (s *Service) watchMirrorHealth(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-func serveHTTP(srv *http.Server, lis net.Listener) error {
-	if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

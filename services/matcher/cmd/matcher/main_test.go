@@ -1,46 +1,14 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"strings"
 	"testing"
-	"time"
-)
 
-func TestSecretsFromEnvironmentOrFile(t *testing.T) {
-	t.Parallel()
-	env := map[string]string{"TOKEN_A": "pat-a", "TOKEN_B_FILE": "/run/secrets/b", "TOKEN_C_FILE": "/run/secrets/missing"}
-	reads := 0
-	files := map[string]string{"/run/secrets/b": " pat-b\n"}
-	now := time.Unix(1000, 0)
-	s := newSecrets(func(k string) string { return env[k] }, func(p string) ([]byte, error) {
-		reads++
-		if v, ok := files[p]; ok {
-			return []byte(v), nil
-		}
-		return nil, errors.New("no such file")
-	}, func() time.Time { return now })
-	tests := []struct {
-		name, want string
-		ok         bool
-	}{
-		{"TOKEN_A", "pat-a", true}, {"TOKEN_B", "pat-b", true}, {"TOKEN_C", "", false}, {"TOKEN_D", "", false}, {"", "", false},
-	}
-	for _, tc := range tests {
-		if v, ok := s.lookup(tc.name); v != tc.want || ok != tc.ok {
-			t.Errorf("lookup(%q) = %q, %v; want %q, %v", tc.name, v, ok, tc.want, tc.ok)
-		}
-	}
-	// The file is cached for a minute, then read again (rotation).
-	files["/run/secrets/b"] = "pat-b2"
-	if v, _ := s.lookup("TOKEN_B"); v != "pat-b" {
-		t.Errorf("within the TTL: %q", v)
-	}
-	now = now.Add(2 * time.Minute)
-	if v, _ := s.lookup("TOKEN_B"); v != "pat-b2" {
-		t.Errorf("after the TTL: %q", v)
-	}
-}
+	"github.com/signalbridge/signalbridge/libs/natsx/natstest"
+	"github.com/signalbridge/signalbridge/libs/redisx/redistest"
+	"github.com/signalbridge/signalbridge/libs/service/servicetest"
+)
 
 func TestRunRejectsBadConfig(t *testing.T) {
 	t.Parallel()
@@ -48,5 +16,23 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	err := run(t.Context(), func(k string) string { return env[k] })
 	if err == nil || !strings.Contains(err.Error(), "SB_MATCHER_MATCH_BATCH") || !strings.Contains(err.Error(), "SB_MATCHER_SIGNAL_CONSUMER") {
 		t.Fatalf("err = %v, want both bad settings named", err)
+	}
+}
+
+// TestRunServesUntilCancelled starts the whole process against an embedded NATS and Redis
+// and stops it with its context, as SIGTERM does.
+func TestRunServesUntilCancelled(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Run(t)
+	admin := servicetest.FreeAddr(t)
+	env := map[string]string{
+		"SB_NATS_URL": srv.URL(), "SB_REDIS_URL": redistest.URL(t), "SB_LOG_LEVEL": "error",
+		"SB_MATCHER_ADMIN_ADDR": admin, "SB_MATCHER_GRPC_ADDR": "127.0.0.1:0", "SB_HUBSPOT_BASE_URL": "http://127.0.0.1:1",
+	}
+	stop := servicetest.Serve(t, admin, func(ctx context.Context) error {
+		return run(ctx, func(k string) string { return env[k] })
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("run after cancel: %v", err)
 	}
 }

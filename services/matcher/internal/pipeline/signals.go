@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -38,11 +37,11 @@ const (
 
 // Consumer modes of Signals.
 const (
-	// ModeBatch pulls signals with one JetStream consumer that does not hold a message
-	// per worker: hundreds of signals are in flight, matched in one resolver call per
-	// portal, published as one atomic batch and then acknowledged. The handler contract
-	// is the one of natsx.Consume (ack on success; nak with natsx.DefaultBackoff on a
-	// transient failure; dead letter first, then term, on a permanent one).
+	// ModeBatch consumes signals with natsx.ConsumeBatch: hundreds of signals are in
+	// flight, matched in one resolver call per portal, published as one atomic batch and
+	// then settled by natsx's handler contract (ack on success; nak with
+	// natsx.DefaultBackoff on a transient failure; dead letter first, then term, on a
+	// permanent one; dead letter after MaxDeliver).
 	ModeBatch = "batch"
 	// ModeNatsx runs natsx.Consume: each worker holds one signal until its batch is
 	// published, so in-flight signals, and the atomic batches, are bounded by Workers.
@@ -75,7 +74,9 @@ type SignalsOptions struct {
 	Now      func() time.Time
 	Tracer   trace.TracerProvider
 	Meter    metric.Meter
-	Logger   *slog.Logger
+	// MeterProvider carries the consumer's own metrics (natsx); the global one when nil.
+	MeterProvider metric.MeterProvider
+	Logger        *slog.Logger
 }
 
 // Signals consumes SignalReceived and publishes SignalMatched.
@@ -92,24 +93,25 @@ type Signals struct {
 	failed    metric.Int64Counter
 	batchSize metric.Int64Histogram
 
+	// ModeNatsx: natsx.Consume workers hand signals to dispatch, which batches them.
 	in      chan *job
 	quit    chan struct{} // closed by Stop
 	stopped chan struct{} // closed when dispatch has returned
 	sem     chan struct{}
 	wg      sync.WaitGroup
-
-	cons    *natsx.Consumer          // ModeNatsx
-	cc      jetstream.ConsumeContext // ModeBatch
+	cons    *natsx.Consumer
 	forward func()
+
+	batch *natsx.BatchConsumer // ModeBatch
 }
 
-// job is one signal waiting for its batch.
+// job is one signal of a batch.
 type job struct {
-	ctx    context.Context // the consumer span's (ModeNatsx) or the producer's context
+	ctx    context.Context // ModeNatsx: the consumer span's context, linked from the batch span
 	portal string
 	sr     *signalsv1.SignalReceived
-	id     string // event id of the signal
-	finish func(error)
+	id     string      // event id of the signal
+	finish func(error) // ModeNatsx: hands the outcome back to the waiting worker
 }
 
 // NewSignals returns a Signals; Start runs it.
@@ -176,6 +178,24 @@ func NewSignals(nc *nats.Conn, js jetstream.JetStream, res *resolve.Resolver, op
 // Start creates the durable consumer matcher-signals on signals.v1.*.received and its
 // dead-letter forwarder, and starts matching.
 func (s *Signals) Start(ctx context.Context) error {
+	if s.opts.Mode == ModeBatch {
+		cons, err := natsx.ConsumeBatch(ctx, s.js, natsx.BatchSpec{
+			Stream:         natsx.StreamSignals,
+			Durable:        DurableSignals,
+			FilterSubjects: []string{natsx.SignalReceivedSubject("*")},
+			MaxAckPending:  s.opts.MaxAckPending,
+			MaxMessages:    s.opts.MaxBatch,
+			MaxWait:        s.opts.Linger,
+			Concurrency:    s.opts.Concurrency,
+			TracerProvider: s.opts.Tracer,
+			MeterProvider:  s.opts.MeterProvider,
+		}, s.handleBatch, s.log)
+		if err != nil {
+			return fmt.Errorf("pipeline: signals consumer: %w", err)
+		}
+		s.batch = cons
+		return nil
+	}
 	s.wg.Add(1)
 	go s.dispatch()
 	fail := func(err error) error {
@@ -183,66 +203,36 @@ func (s *Signals) Start(ctx context.Context) error {
 		s.wg.Wait()
 		return err
 	}
-	if s.opts.Mode == ModeNatsx {
-		cons, err := natsx.Consume(ctx, s.js, natsx.ConsumerSpec{
-			Stream:         natsx.StreamSignals,
-			Durable:        DurableSignals,
-			FilterSubjects: []string{natsx.SignalReceivedSubject("*")},
-			Workers:        s.opts.Workers,
-			MaxAckPending:  s.opts.MaxAckPending,
-			TracerProvider: s.opts.Tracer,
-		}, s.handle, s.log)
-		if err != nil {
-			return fail(fmt.Errorf("pipeline: signals consumer: %w", err))
-		}
-		s.cons = cons
-	} else {
-		cons, err := s.js.CreateOrUpdateConsumer(ctx, natsx.StreamSignals, jetstream.ConsumerConfig{
-			Durable:        DurableSignals,
-			FilterSubjects: []string{natsx.SignalReceivedSubject("*")},
-			AckPolicy:      jetstream.AckExplicitPolicy,
-			AckWait:        natsx.DefaultAckWait,
-			MaxDeliver:     natsx.DefaultMaxDeliver,
-			MaxAckPending:  s.opts.MaxAckPending,
-		})
-		if err != nil {
-			return fail(fmt.Errorf("pipeline: signals consumer: %w", err))
-		}
-		cc, err := cons.Consume(s.receive,
-			jetstream.PullMaxMessages(min(s.opts.MaxAckPending, 2*s.opts.MaxBatch)),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { s.log.Warn("signals consume error", "err", err) }))
-		if err != nil {
-			return fail(fmt.Errorf("pipeline: signals consume: %w", err))
-		}
-		s.cc = cc
+	cons, err := natsx.Consume(ctx, s.js, natsx.ConsumerSpec{
+		Stream:         natsx.StreamSignals,
+		Durable:        DurableSignals,
+		FilterSubjects: []string{natsx.SignalReceivedSubject("*")},
+		Workers:        s.opts.Workers,
+		MaxAckPending:  s.opts.MaxAckPending,
+		TracerProvider: s.opts.Tracer,
+	}, s.handle, s.log)
+	if err != nil {
+		return fail(fmt.Errorf("pipeline: signals consumer: %w", err))
 	}
-	var err error
+	s.cons = cons
 	if s.forward, err = natsx.ForwardMaxDeliveries(ctx, s.nc, s.js, natsx.StreamSignals, DurableSignals, s.log); err != nil {
-		_ = s.stopConsumer(ctx)
+		_ = cons.Stop(ctx)
 		return fail(fmt.Errorf("pipeline: signals dead-letter forwarder: %w", err))
 	}
 	return nil
 }
 
-func (s *Signals) stopConsumer(ctx context.Context) error {
-	if s.cons != nil {
-		return s.cons.Stop(ctx)
-	}
-	if s.cc != nil {
-		s.cc.Drain()
-		select {
-		case <-s.cc.Closed():
-		case <-ctx.Done():
-			return fmt.Errorf("pipeline: stop signals consumer: %w", ctx.Err())
-		}
-	}
-	return nil
-}
-
-// Stop stops fetching, finishes the signals in hand and stops the batcher. Signals
-// received but not yet matched are left unacknowledged; JetStream redelivers them.
+// Stop stops fetching and finishes the signals in hand. ModeBatch: the batches being
+// matched are published and acknowledged, signals received but not yet in a batch are
+// given back for redelivery. ModeNatsx: signals queued but not yet matched are nak'd.
 func (s *Signals) Stop(ctx context.Context) error {
-	err := s.stopConsumer(ctx)
+	if s.batch != nil {
+		return s.batch.Stop(ctx)
+	}
+	var err error
+	if s.cons != nil {
+		err = s.cons.Stop(ctx)
+	}
 	if s.forward != nil {
 		s.forward()
 	}
@@ -302,99 +292,30 @@ func (s *Signals) handle(ctx context.Context, m jetstream.Msg) error {
 	}
 }
 
-// receive is the ModeBatch consume callback: it hands the signal to the batcher and
-// returns at once; the message is settled when its batch is done.
-func (s *Signals) receive(m jetstream.Msg) {
-	j, err := decode(m)
-	if err != nil {
-		s.settle(m, err)
-		return
-	}
-	j.ctx = otel.GetTextMapPropagator().Extract(context.Background(), natsx.HeaderCarrier(m.Headers()))
-	j.finish = func(err error) { s.settle(m, err) }
-	select {
-	case s.in <- j:
-	case <-s.quit:
-		// Not acknowledged: redelivered after AckWait.
-	}
-}
-
-// settle applies the handler contract of natsx.Consume to one message of ModeBatch.
-func (s *Signals) settle(m jetstream.Msg, err error) {
-	switch {
-	case err == nil:
-		if aerr := m.Ack(); aerr != nil {
-			s.log.Warn("ack failed; the signal will be redelivered and its match de-duplicated", "err", aerr)
-		}
-	case natsx.IsPermanent(err):
-		if dlErr := s.deadLetter(m, err); dlErr != nil {
-			s.log.Error("dead-letter publish failed; redelivering", "err", err, "dlq_err", dlErr)
-			s.nak(m)
-			return
-		}
-		s.log.Warn("permanent failure: signal dead-lettered", "subject", m.Subject(), "err", err)
-		_ = m.TermWithReason(truncate(err.Error(), 256))
-	default:
-		s.nak(m)
-	}
-}
-
-func (s *Signals) nak(m jetstream.Msg) {
-	var n uint64 = 1
-	if md, err := m.Metadata(); err == nil {
-		n = md.NumDelivered
-	}
-	if err := m.NakWithDelay(natsx.DefaultBackoff(n)); err != nil {
-		s.log.Warn("nak failed; the server redelivers after AckWait", "err", err)
-	}
-}
-
-// deadLetter publishes m to dlq.SIGNALS.matcher-signals as natsx.Consume does: payload
-// and headers (minus Nats-* control headers), the reason and the origin in Sb-Dlq-*
-// headers, Nats-Msg-Id dlq:<stream>:<seq>.
-func (s *Signals) deadLetter(m jetstream.Msg, cause error) error {
-	md, err := m.Metadata()
-	if err != nil {
-		return fmt.Errorf("metadata: %w", err)
-	}
-	h := nats.Header{}
-	for k, v := range m.Headers() {
-		if len(k) >= 5 && k[:5] == "Nats-" {
+// handleBatch is the natsx.ConsumeBatch handler (ModeBatch): decode, match, publish.
+func (s *Signals) handleBatch(ctx context.Context, msgs []jetstream.Msg) []error {
+	errs := make([]error, len(msgs))
+	jobs := make([]*job, 0, len(msgs))
+	owners := make([]int, 0, len(msgs)) // message index of each job
+	for i, m := range msgs {
+		j, err := decode(m)
+		if err != nil {
+			errs[i] = err
 			continue
 		}
-		h[k] = v
+		jobs = append(jobs, j)
+		owners = append(owners, i)
 	}
-	if id := m.Headers().Get(natsx.HeaderMsgID); id != "" {
-		h.Set(natsx.HeaderDLQMsgID, id)
-	}
-	h.Set(natsx.HeaderMsgID, natsx.DLQMsgID(md.Stream, md.Sequence.Stream))
-	h.Set(natsx.HeaderDLQReason, truncate(cause.Error(), 1024))
-	h.Set(natsx.HeaderDLQSubject, m.Subject())
-	h.Set(natsx.HeaderDLQStream, md.Stream)
-	h.Set(natsx.HeaderDLQStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
-	h.Set(natsx.HeaderDLQConsumer, DurableSignals)
-	h.Set(natsx.HeaderDLQDeliveries, strconv.FormatUint(md.NumDelivered, 10))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err = s.js.PublishMsg(ctx, &nats.Msg{Subject: natsx.DLQSubject(md.Stream, DurableSignals), Header: h, Data: m.Data()})
-	return err
-}
-
-// truncate makes s one line of at most n bytes.
-func truncate(s string, n int) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c == '\r' || c == '\n' {
-			b[i] = ' '
+	if len(jobs) > 0 {
+		for k, err := range s.process(ctx, jobs) {
+			errs[owners[k]] = err
 		}
 	}
-	if len(b) > n {
-		b = b[:n]
-	}
-	return string(b)
+	return errs
 }
 
-// dispatch collects jobs into batches and runs up to Concurrency batches at once.
+// dispatch collects the jobs of the natsx.Consume workers (ModeNatsx) into batches and
+// runs up to Concurrency batches at once.
 func (s *Signals) dispatch() {
 	defer s.wg.Done()
 	defer close(s.stopped)
@@ -433,21 +354,32 @@ func (s *Signals) dispatch() {
 		go func() {
 			defer running.Done()
 			defer func() { <-s.sem }()
-			s.process(batch)
+			errs := s.process(context.Background(), batch)
+			for i, j := range batch {
+				j.finish(errs[i])
+			}
 		}()
 	}
 }
 
 // process matches a batch (one resolver call per portal) and publishes the results as
-// atomic batches; every job learns its outcome.
-func (s *Signals) process(batch []*job) {
-	links := make([]trace.Link, 0, len(batch))
+// atomic batches; it returns the outcome of every job. Its span is a child of ctx (the
+// natsx batch span in ModeBatch) linked to the jobs' own contexts (ModeNatsx).
+func (s *Signals) process(ctx context.Context, batch []*job) []error {
+	var links []trace.Link
 	for _, j := range batch {
+		if j.ctx == nil {
+			continue
+		}
 		if sc := trace.SpanContextFromContext(j.ctx); sc.IsValid() {
 			links = append(links, trace.Link{SpanContext: sc})
 		}
 	}
-	ctx, span := s.tracer.Start(context.Background(), "match signals", trace.WithSpanKind(trace.SpanKindConsumer),
+	kind := trace.SpanKindInternal // under the natsx batch span
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		kind = trace.SpanKindConsumer
+	}
+	ctx, span := s.tracer.Start(ctx, "match signals", trace.WithSpanKind(kind),
 		trace.WithLinks(links...), trace.WithAttributes(attribute.Int("messaging.batch.message_count", len(batch))))
 	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -502,13 +434,13 @@ func (s *Signals) process(batch []*job) {
 			s.matched.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcomes[k])))
 		}
 	}
-	for i, j := range batch {
-		if errs[i] != nil {
+	for _, err := range errs {
+		if err != nil {
 			s.failed.Add(ctx, 1)
-			span.RecordError(errs[i])
+			span.RecordError(err)
 		}
-		j.finish(errs[i])
 	}
+	return errs
 }
 
 // query turns a signal into a resolver query. The signal was validated and normalised by
