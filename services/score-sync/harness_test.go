@@ -179,7 +179,6 @@ type instanceOptions struct {
 func testConfig() scoresync.Config {
 	return scoresync.Config{
 		GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Replica: "test",
-		ObjectBucket: "score-sync", BucketReplicas: 1,
 		IntakeBatch: 1000, IntakeLinger: 20 * time.Millisecond, CompactParts: 16,
 		LockTTL: 2 * time.Second, SchedulerTick: 20 * time.Millisecond,
 		MappingBatch: 1000, MappingWorkers: 2, MappingTimeout: 10 * time.Second,
@@ -402,7 +401,7 @@ func (h *harness) sentTable(t *testing.T) *store.Table {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := h.js.ObjectStore(t.Context(), "score-sync")
+	obj, err := h.js.ObjectStore(t.Context(), natsx.BucketScoreSync)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +428,7 @@ func mustKVBucket(t *testing.T, h *harness, name string) jetstream.KeyValue {
 
 func mustObj(t *testing.T, h *harness) jetstream.ObjectStore {
 	t.Helper()
-	obj, err := h.js.ObjectStore(t.Context(), "score-sync")
+	obj, err := h.js.ObjectStore(t.Context(), natsx.BucketScoreSync)
 	if err != nil {
 		t.Fatal(err)
 	}

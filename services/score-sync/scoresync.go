@@ -11,7 +11,8 @@
 // portals does not fit). Both are log-structured tables (internal/store.Table):
 //
 //   - rows sorted by key are written in immutable "parts", objects in the JetStream object store
-//     bucket score-sync (created by the service; Config.ObjectBucket);
+//     bucket score-sync (natsx.BucketScoreSync, declared in the shared topology and created by
+//     provisioning like the streams and KV buckets);
 //   - each portal's list of parts (its manifest) is a key of the KV bucket score-state, changed
 //     only by compare-and-set; readers merge the parts, the highest row version winning;
 //   - compaction merges a portal's parts into one under the portal's run lock.
@@ -65,6 +66,7 @@
 package scoresync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -87,6 +89,7 @@ import (
 	"github.com/signalbridge/signalbridge/libs/hubspot"
 	"github.com/signalbridge/signalbridge/libs/natsx"
 	"github.com/signalbridge/signalbridge/libs/portal"
+	"github.com/signalbridge/signalbridge/libs/service"
 	"github.com/signalbridge/signalbridge/services/score-sync/internal/engine"
 	"github.com/signalbridge/signalbridge/services/score-sync/internal/grpcapi"
 	"github.com/signalbridge/signalbridge/services/score-sync/internal/intake"
@@ -103,8 +106,8 @@ type Config struct {
 	// Replica names this process in locks and logs; empty means the host name.
 	Replica string `env:"REPLICA" desc:"this replica's name in locks and logs (default: host name)"`
 
-	ObjectBucket   string `env:"OBJECT_BUCKET" default:"score-sync" desc:"JetStream object store bucket of the score and sent-state parts"`
-	BucketReplicas int    `env:"BUCKET_REPLICAS" default:"1" desc:"replicas of the object store bucket (3 in a cluster)"`
+	// ObjectBucket overrides the object store bucket; empty means natsx.BucketScoreSync.
+	ObjectBucket string `env:"OBJECT_BUCKET" desc:"JetStream object store bucket of the score and sent-state parts (empty: the topology's score-sync)"`
 
 	IntakeBatch  int           `env:"INTAKE_BATCH" default:"10000" desc:"most ScoreUpdated events folded into one part"`
 	IntakeLinger time.Duration `env:"INTAKE_LINGER" default:"1s" desc:"how long intake waits to fill a batch"`
@@ -138,8 +141,6 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf(format, args...))
 		}
 	}
-	check(c.ObjectBucket != "", "SB_SCORESYNC_OBJECT_BUCKET is empty")
-	check(c.BucketReplicas >= 1 && c.BucketReplicas <= 5, "SB_SCORESYNC_BUCKET_REPLICAS: %d is outside 1..5", c.BucketReplicas)
 	check(c.IntakeBatch >= 1 && c.IntakeBatch <= 100_000, "SB_SCORESYNC_INTAKE_BATCH: %d is outside 1..100000", c.IntakeBatch)
 	check(c.IntakeLinger > 0, "SB_SCORESYNC_INTAKE_LINGER: %s must be positive", c.IntakeLinger)
 	check(c.CompactParts >= 2, "SB_SCORESYNC_COMPACT_PARTS: %d is below 2", c.CompactParts)
@@ -195,9 +196,9 @@ type Service struct {
 	cfg   Config
 	deps  Deps
 	grpc  *grpcx.Server
-	admin *http.Server
+	admin *service.Admin
 
-	grpcLis, adminLis net.Listener
+	grpcLis net.Listener
 
 	// Set by Run before serving.
 	engine *engine.Engine
@@ -253,21 +254,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s := &Service{cfg: cfg, deps: deps, ready: make(chan struct{})}
 	s.grpc = grpcx.NewServer(grpcx.ServerConfig{Reflection: true, GracefulTimeout: cfg.ShutdownTimeout, Logger: deps.Logger})
 
-	admin := http.NewServeMux()
-	admin.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	admin.HandleFunc("GET /readyz", s.readyz)
-	if deps.Metrics != nil {
-		admin.Handle("GET /metrics", deps.Metrics)
-	}
-	s.admin = &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
-
 	var err error
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("score-sync: grpc listen %s: %w", cfg.GRPCAddr, err)
 	}
-	if s.adminLis, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+	if s.admin, err = service.ListenAdmin(cfg.AdminAddr, s.readyz, deps.Metrics); err != nil {
 		s.grpcLis.Close()
-		return nil, fmt.Errorf("score-sync: admin listen %s: %w", cfg.AdminAddr, err)
+		return nil, fmt.Errorf("score-sync: %w", err)
 	}
 	return s, nil
 }
@@ -276,7 +269,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 func (s *Service) GRPCAddr() string { return s.grpcLis.Addr().String() }
 
 // AdminAddr is the bound admin address.
-func (s *Service) AdminAddr() string { return s.adminLis.Addr().String() }
+func (s *Service) AdminAddr() string { return s.admin.Addr() }
 
 func (s *Service) readyz(w http.ResponseWriter, _ *http.Request) {
 	select {
@@ -285,8 +278,7 @@ func (s *Service) readyz(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 		return
 	}
-	if !s.deps.NC.IsConnected() {
-		http.Error(w, "nats: "+s.deps.NC.Status().String(), http.StatusServiceUnavailable)
+	if !service.NATSReady(w, s.deps.NC) {
 		return
 	}
 	_, _ = w.Write([]byte("ok\n"))
@@ -300,7 +292,7 @@ func (s *Service) readyz(w http.ResponseWriter, _ *http.Request) {
 func (s *Service) Run(ctx context.Context) error {
 	log := s.deps.Logger
 	defer s.grpcLis.Close()
-	defer s.adminLis.Close()
+	defer s.admin.Close()
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	scoreKV, err := s.deps.JS.KeyValue(setupCtx, natsx.BucketScoreState)
@@ -311,14 +303,10 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("score-sync: KV bucket %s (provision the topology first): %w", natsx.BucketSyncState, err)
 	}
-	obj, err := s.deps.JS.CreateOrUpdateObjectStore(setupCtx, jetstream.ObjectStoreConfig{
-		Bucket:      s.cfg.ObjectBucket,
-		Description: "score-sync: parts of the scores and sent-state tables (manifests in KV score-state)",
-		Storage:     jetstream.FileStorage,
-		Replicas:    s.cfg.BucketReplicas,
-	})
+	bucket := cmp.Or(s.cfg.ObjectBucket, natsx.BucketScoreSync)
+	obj, err := s.deps.JS.ObjectStore(setupCtx, bucket)
 	if err != nil {
-		return fmt.Errorf("score-sync: object store %s: %w", s.cfg.ObjectBucket, err)
+		return fmt.Errorf("score-sync: object store %s (provision the topology first): %w", bucket, err)
 	}
 	scores := store.NewTable(store.TableScores, scoreKV, obj, s.deps.Now)
 	sent := store.NewTable(store.TableSent, scoreKV, obj, s.deps.Now)
@@ -345,18 +333,13 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("score-sync: %w", err)
 	}
-	stopForward, err := natsx.ForwardMaxDeliveries(ctx, s.deps.NC, s.deps.JS, natsx.StreamScores, intake.DefaultDurable, log)
-	if err != nil {
-		_ = in.Stop(context.Background())
-		return fmt.Errorf("score-sync: dead-letter forwarder: %w", err)
-	}
 	close(s.ready)
 
 	g, gctx := errgroup.WithContext(ctx)
 	schedCtx, stopSched := context.WithCancel(gctx)
 	schedDone := make(chan struct{})
 	go func() { defer close(schedDone); s.engine.Schedule(schedCtx) }()
-	g.Go(func() error { return serveHTTP(s.admin, s.adminLis) })
+	g.Go(s.admin.Serve)
 	g.Go(func() error { return s.grpc.Serve(gctx, s.grpcLis) })
 	log.Info("score-sync serving", "grpc", s.GRPCAddr(), "admin", s.AdminAddr(), "replica", s.cfg.Replica)
 
@@ -368,18 +351,10 @@ func (s *Service) Run(ctx context.Context) error {
 		stopSched()
 		<-schedDone
 		errs := []error{in.Stop(shutdownCtx)}
-		stopForward()
 		errs = append(errs, s.engine.Close(shutdownCtx))
 		errs = append(errs, s.admin.Shutdown(shutdownCtx))
 		log.Info("score-sync stopped")
 		return errors.Join(errs...)
 	})
 	return g.Wait()
-}
-
-func serveHTTP(srv *http.Server, lis net.Listener) error {
-	if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

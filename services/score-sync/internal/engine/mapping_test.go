@@ -143,23 +143,31 @@ func TestSetupRefusesIncompatibleCustomMappingsWithTheReason(t *testing.T) {
 	cases := []struct {
 		name, mappings, property string
 		want                     []string
+		// edit changes the parsed config (for what a YAML document cannot say).
+		edit func(*portal.Config)
 	}{
 		{"number score to a text property", mapping("intent_score", "legacy_score", "overwrite"), "legacy_score",
-			[]string{`type is "string"`, "needs a number property"}},
+			[]string{`type is "string"`, "needs a number property"}, nil},
 		{"select missing options", mapping("intent_strength", "legacy_strength", "overwrite"), "legacy_strength",
-			[]string{`options missing: "Very High", "None"`, `"High", "Medium", "Low"`}},
+			[]string{`options missing: "Very High", "None"`, `"High", "Medium", "Low"`}, nil},
 		{"multi-choice checkbox", mapping("intent_trend", "legacy_trend", "overwrite"), "legacy_trend",
-			[]string{`field type is "checkbox"`, "single choice"}},
+			[]string{`field type is "checkbox"`, "single choice"}, nil},
 		{"property that does not exist", mapping("icp_fit_grade", "no_such_property", "overwrite"), "no_such_property",
-			[]string{"does not exist on companies"}},
+			[]string{"does not exist on companies"}, nil},
 		{"read-only calculated property", mapping("icp_fit_score", "num_associated_deals", "overwrite"), "num_associated_deals",
-			[]string{"read-only"}},
-		{"update-if-empty strategy", mapping("intent_score", "legacy_score", "update-if-empty"), "legacy_score",
-			[]string{`strategy "update-if-empty"`, `must be "overwrite"`}},
+			[]string{"read-only"}, nil},
+		// portal.Parse refuses it in YAML; a config built in code is still checked.
+		{"update-if-empty strategy", mapping("intent_score", "legacy_score", "overwrite"), "legacy_score",
+			[]string{`strategy "update-if-empty"`, `must be "overwrite"`},
+			func(c *portal.Config) { c.FieldMappings[0].Targets[0].Strategy = portal.StrategyUpdateIfEmpty }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := engine.Setup(t.Context(), c, config(t, "field_mappings:\n"+tc.mappings))
+			cfg := config(t, "field_mappings:\n"+tc.mappings)
+			if tc.edit != nil {
+				tc.edit(cfg)
+			}
+			_, err := engine.Setup(t.Context(), c, cfg)
 			if !errors.Is(err, engine.ErrIncompatibleMapping) {
 				t.Fatalf("err = %v, want ErrIncompatibleMapping", err)
 			}
@@ -216,5 +224,51 @@ func TestSetupUsesCompatibleCustomPropertiesByLabelOrValue(t *testing.T) {
 	ids := p.SeedCompanies(map[string]string{"name": "x", "domain": "x.com"})
 	if _, err := c.Update(t.Context(), hubspot.Companies, ids[0], "", res.Mapping.Properties(v)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The five scores of the engine are the ones libs/portal knows as score sources.
+func TestFieldsAreThePortalScoreFields(t *testing.T) {
+	t.Parallel()
+	var names []string
+	for _, f := range engine.Fields {
+		names = append(names, f.String())
+	}
+	if fmt.Sprint(names) != fmt.Sprint(portal.ScoreFields()) {
+		t.Fatalf("engine fields %v, portal.ScoreFields %v", names, portal.ScoreFields())
+	}
+}
+
+// The documented way to send a score to an existing property: a field_mappings entry
+// without a strategy (scores default to overwrite).
+func TestSetupMapsAScoreToAnExistingPropertyFromYAML(t *testing.T) {
+	t.Parallel()
+	p, c := sandbox(t)
+	create(t, c, hubspot.PropertyCreate{Name: "my_existing_prop", Type: hubspot.TypeNumber, FieldType: hubspot.FieldNumber})
+	cfg := config(t, `field_mappings:
+  - source: account.intent_score
+    targets: [ { object: company, property: my_existing_prop } ]
+`)
+	res, err := engine.Setup(t.Context(), c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(res.PropertiesCreated, "sb_intent_score") || len(res.PropertiesCreated) != 4 {
+		t.Fatalf("created %v, want the four other managed properties", res.PropertiesCreated)
+	}
+	v := store.Values{IntentScore: 8750}
+	props := res.Mapping.Properties(v)
+	if props["my_existing_prop"] != "87.5" {
+		t.Fatalf("rendered %v", props)
+	}
+	if _, ok := props["sb_intent_score"]; ok {
+		t.Fatalf("the managed property is still written: %v", props)
+	}
+	ids := p.SeedCompanies(map[string]string{"name": "x", "domain": "x.com"})
+	if _, err := c.Update(t.Context(), hubspot.Companies, ids[0], "", props); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.Object(hubspottest.Companies, ids[0]); got["my_existing_prop"] != "87.5" {
+		t.Fatalf("HubSpot holds %q", got["my_existing_prop"])
 	}
 }

@@ -34,7 +34,7 @@ func setup(t *testing.T) env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := js.CreateOrUpdateObjectStore(t.Context(), jetstream.ObjectStoreConfig{Bucket: "score-sync"})
+	obj, err := js.ObjectStore(t.Context(), natsx.BucketScoreSync) // provisioned with the topology
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestIntakeSurvivesRestartAndServerOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := js.ObjectStore(ctx, "score-sync")
+	obj, err := js.ObjectStore(ctx, natsx.BucketScoreSync)
 	if err != nil {
 		t.Fatal(err)
 	}
