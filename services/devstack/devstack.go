@@ -1,7 +1,8 @@
 // Package devstack assembles the whole of signalbridge in one process: an embedded NATS server
 // with JetStream, a cache (Redis when a URL is given, an in-memory Redis otherwise), the HubSpot
 // sandbox with demo data (unless a real HubSpot token is configured), the demo portal, and
-// every selected service, sharing one NATS connection. `make run` and the
+// every selected service (ingest, webhook-receiver, matcher, score-sync), sharing one NATS
+// connection, one HubSpot quota governor and one client per portal. `make run` and the
 // end-to-end tests use it.
 package devstack
 
@@ -25,13 +26,21 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
+	"github.com/signalbridge/signalbridge/libs/config"
+	mappingv1 "github.com/signalbridge/signalbridge/libs/gen/signalbridge/mapping/v1"
+	"github.com/signalbridge/signalbridge/libs/grpcx"
 	"github.com/signalbridge/signalbridge/libs/hubspot/hubspottest"
+	"github.com/signalbridge/signalbridge/libs/hubspot/portalclients"
+	"github.com/signalbridge/signalbridge/libs/hubspot/quota"
 	"github.com/signalbridge/signalbridge/libs/natsx"
 	"github.com/signalbridge/signalbridge/libs/natsx/embedded"
 	"github.com/signalbridge/signalbridge/libs/portal"
 	"github.com/signalbridge/signalbridge/libs/redisx"
 	"github.com/signalbridge/signalbridge/services/ingest"
+	"github.com/signalbridge/signalbridge/services/matcher"
+	scoresync "github.com/signalbridge/signalbridge/services/score-sync"
 	webhookrx "github.com/signalbridge/signalbridge/services/webhook-receiver"
 )
 
@@ -42,7 +51,7 @@ const DemoAPIKey = "sbk_demo_local_only"
 var demoPortal []byte
 
 // Services lists what devstack can run, in start order.
-var Services = []string{"ingest", "webhook-receiver"}
+var Services = []string{"ingest", "webhook-receiver", "matcher", "score-sync"}
 
 // Config is the assembly's configuration.
 type Config struct {
@@ -70,9 +79,14 @@ type Config struct {
 	Ingest ingest.Config
 	// Webhook is the webhook-receiver's configuration.
 	Webhook webhookrx.Config
-	Logger  *slog.Logger
-	Meter   metric.MeterProvider
-	Tracer  trace.TracerProvider
+	// Matcher is the matcher's configuration. When score-sync runs without the matcher,
+	// Matcher.GRPCAddr is the MappingService it calls.
+	Matcher matcher.Config
+	// ScoreSync is score-sync's configuration.
+	ScoreSync scoresync.Config
+	Logger    *slog.Logger
+	Meter     metric.MeterProvider
+	Tracer    trace.TracerProvider
 	// Metrics serves /metrics on the services' admin listeners.
 	Metrics http.Handler
 }
@@ -87,6 +101,9 @@ type Stack struct {
 	Portals  *portal.Registry
 	Ingest   *ingest.Service
 	Webhook  *webhookrx.Service
+	Matcher  *matcher.Service
+	// ScoreSync is score-sync; its MappingService client dials the matcher.
+	ScoreSync *scoresync.Service
 	// Sandbox is the HubSpot stand-in, nil when a real HubSpot token is configured.
 	Sandbox *hubspottest.Server
 	// HubSpotURL is the HubSpot API base URL everything uses.
@@ -94,7 +111,33 @@ type Stack struct {
 
 	miniRedis      *miniredis.Miniredis
 	sandboxSecrets map[string]string
+	demoCompany    demoCompany
+	mappingConn    *grpc.ClientConn
 	cfg            Config
+}
+
+// DefaultConfig is every service's configuration as its binary reads it from an empty
+// environment (the defaults of the env tags), with every listener and the embedded NATS
+// server on a random loopback port. Set DataDir, and change what you need.
+func DefaultConfig() (Config, error) {
+	cfg := Config{NATSHost: "127.0.0.1"}
+	noEnv := func(string) string { return "" }
+	for _, c := range []struct {
+		prefix string
+		dst    any
+	}{
+		{"SB_INGEST", &cfg.Ingest}, {"SB_WEBHOOK", &cfg.Webhook}, {"SB_MATCHER", &cfg.Matcher}, {"SB_SCORESYNC", &cfg.ScoreSync},
+	} {
+		if err := config.Load(c.prefix, noEnv, c.dst); err != nil {
+			return Config{}, fmt.Errorf("devstack: default %s config: %w", c.prefix, err)
+		}
+	}
+	const random = "127.0.0.1:0"
+	cfg.Ingest.HTTPAddr, cfg.Ingest.GRPCAddr, cfg.Ingest.AdminAddr = random, random, random
+	cfg.Webhook.HTTPAddr, cfg.Webhook.AdminAddr = random, random
+	cfg.Matcher.GRPCAddr, cfg.Matcher.AdminAddr = random, random
+	cfg.ScoreSync.GRPCAddr, cfg.ScoreSync.AdminAddr = random, random
+	return cfg, nil
 }
 
 // Start brings everything up, in order: NATS, topology, portals, cache, services (bound, not
@@ -180,7 +223,61 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
+	if err := st.startHubSpotServices(ctx); err != nil {
+		return nil, err
+	}
 	return st, nil
+}
+
+// startHubSpotServices starts matcher and score-sync (those selected): one quota governor on
+// the stack's cache and one client per portal, pointed at the sandbox or at real HubSpot.
+func (st *Stack) startHubSpotServices(ctx context.Context) error {
+	cfg := st.cfg
+	runMatcher, runScoreSync := slices.Contains(cfg.Services, "matcher"), slices.Contains(cfg.Services, "score-sync")
+	if !runMatcher && !runScoreSync {
+		return nil
+	}
+	gov, err := quota.New(quota.Config{
+		Redis: st.Redis, ExpectedReplicas: 1, Logger: cfg.Logger.With("component", "quota"), MeterProvider: cfg.Meter,
+	})
+	if err != nil {
+		return fmt.Errorf("devstack: quota governor: %w", err)
+	}
+	clients, err := portalclients.New(portalclients.Config{
+		BaseURL: st.HubSpotURL, Portals: st.Portals, Governor: gov,
+		Secrets: func(name string) (string, bool) { v := st.secret(name); return v, v != "" },
+		Logger:  cfg.Logger.With("component", "hubspot"), MeterProvider: cfg.Meter, TracerProvider: cfg.Tracer,
+	})
+	if err != nil {
+		return fmt.Errorf("devstack: hubspot clients: %w", err)
+	}
+	if runMatcher {
+		st.Matcher, err = matcher.New(cfg.Matcher, matcher.Deps{
+			NC: st.NC, JS: st.JS, Portals: st.Portals, Redis: st.Redis, HubSpot: clients.Client,
+			Logger: cfg.Logger.With("component", "matcher"), Meter: cfg.Meter, Tracer: cfg.Tracer, Metrics: cfg.Metrics,
+		})
+		if err != nil {
+			return fmt.Errorf("devstack: matcher: %w", err)
+		}
+	}
+	if runScoreSync {
+		target := cfg.Matcher.GRPCAddr
+		if st.Matcher != nil {
+			target = st.Matcher.GRPCAddr()
+		}
+		if st.mappingConn, err = grpcx.Dial(ctx, target); err != nil {
+			return fmt.Errorf("devstack: score-sync: matcher at %s: %w", target, err)
+		}
+		st.ScoreSync, err = scoresync.New(cfg.ScoreSync, scoresync.Deps{
+			NC: st.NC, JS: st.JS, Portals: st.Portals, Redis: st.Redis, HubSpot: clients.Client,
+			Mapping: mappingv1.NewMappingServiceClient(st.mappingConn),
+			Logger:  cfg.Logger.With("component", "score-sync"), Meter: cfg.Meter, Tracer: cfg.Tracer, Metrics: cfg.Metrics,
+		})
+		if err != nil {
+			return fmt.Errorf("devstack: score-sync: %w", err)
+		}
+	}
+	return nil
 }
 
 // secret resolves a secret name: the sandbox's own secrets first, then Config.Secrets.
@@ -290,10 +387,43 @@ func (st *Stack) startHubSpot() error {
 	if n <= 0 {
 		n = 500
 	}
-	p.Generate(hubspottest.GenerateOptions{Companies: n, ContactsPerCompany: 3, DealsPerCompany: 1,
+	gen := p.Generate(hubspottest.GenerateOptions{Companies: n, ContactsPerCompany: 3, DealsPerCompany: 1,
 		AliasRate: 0.2, DuplicateDomainRate: 0.05, WebsiteOnlyRate: 0.05, Seed: DemoPortalID})
+	st.demoCompany = pickDemoCompany(p, gen.Companies)
 	st.HubSpotURL = st.Sandbox.URL
 	return nil
+}
+
+type demoCompany struct{ id, domain string }
+
+// pickDemoCompany returns the first generated company whose domain no other company has, as
+// domain or alias, so that a signal for it matches exactly that company.
+func pickDemoCompany(p *hubspottest.Portal, ids []string) demoCompany {
+	owners := map[string]int{}
+	domains := make([]string, len(ids))
+	for i, id := range ids {
+		props, _ := p.Object("companies", id)
+		domains[i] = props["domain"]
+		seen := map[string]bool{}
+		for _, d := range append([]string{props["domain"]}, strings.Split(props["hs_additional_domains"], ";")...) {
+			if d = strings.TrimSpace(d); d != "" && !seen[d] {
+				seen[d] = true
+				owners[d]++
+			}
+		}
+	}
+	for i, id := range ids {
+		if d := domains[i]; d != "" && owners[d] == 1 {
+			return demoCompany{id: id, domain: d}
+		}
+	}
+	return demoCompany{}
+}
+
+// DemoCompany is a company of the sandbox's demo data that a signal or score for domain
+// matches unambiguously; empty with real HubSpot.
+func (st *Stack) DemoCompany() (id, domain string) {
+	return st.demoCompany.id, st.demoCompany.domain
 }
 
 // SandboxToken is the token of the demo portal in the sandbox ("" with real HubSpot).
@@ -307,21 +437,40 @@ func (st *Stack) SandboxToken() string {
 // InMemoryCache reports whether the cache is the in-memory stand-in.
 func (st *Stack) InMemoryCache() bool { return st.miniRedis != nil }
 
-// Run serves every started service until ctx is done, then stops them in reverse order.
+// Run serves every started service until ctx is done, then stops them. A service that was
+// still starting when ctx ended is not an error.
 func (st *Stack) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
+	serve := func(run func(context.Context) error) {
+		g.Go(func() error {
+			err := run(gctx)
+			if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		})
+	}
 	if st.Ingest != nil {
-		g.Go(func() error { return st.Ingest.Run(gctx) })
+		serve(st.Ingest.Run)
 	}
 	if st.Webhook != nil {
-		g.Go(func() error { return st.Webhook.Run(gctx) })
+		serve(st.Webhook.Run)
+	}
+	if st.Matcher != nil {
+		serve(st.Matcher.Run)
+	}
+	if st.ScoreSync != nil {
+		serve(st.ScoreSync.Run)
 	}
 	return g.Wait()
 }
 
-// Close releases everything Start acquired, in reverse order: portals watch, cache, NATS
-// connection (drained), NATS server.
+// Close releases everything Start acquired, in reverse order: the matcher connection,
+// portals watch, sandbox, cache, NATS connection (drained), NATS server.
 func (st *Stack) Close() {
+	if st.mappingConn != nil {
+		_ = st.mappingConn.Close()
+	}
 	if st.Portals != nil {
 		st.Portals.Close()
 	}

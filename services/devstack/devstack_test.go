@@ -3,6 +3,8 @@ package devstack_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,25 +13,28 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	hubspotv1 "github.com/signalbridge/signalbridge/libs/gen/signalbridge/hubspot/v1"
+	scoresyncv1 "github.com/signalbridge/signalbridge/libs/gen/signalbridge/scoresync/v1"
+	signalsv1 "github.com/signalbridge/signalbridge/libs/gen/signalbridge/signals/v1"
+	"github.com/signalbridge/signalbridge/libs/grpcx"
 	"github.com/signalbridge/signalbridge/services/devstack"
-	"github.com/signalbridge/signalbridge/services/ingest"
-	webhookrx "github.com/signalbridge/signalbridge/services/webhook-receiver"
 )
 
-func config(dir string) devstack.Config {
-	return devstack.Config{
-		DataDir: dir, NATSHost: "127.0.0.1", NATSPort: 0,
-		Ingest: ingest.Config{
-			HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", NATSEndpoint: true,
-			MaxBodyBytes: 1 << 20, MaxFutureSkew: 5 * time.Minute, MaxAge: time.Hour * 24 * 365,
-			StreamWindow: 4, ShutdownTimeout: 5 * time.Second,
-		},
-		Webhook: webhookrx.Config{HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0"},
-		Logger:  slog.New(slog.DiscardHandler),
+func config(t *testing.T, dir string) devstack.Config {
+	t.Helper()
+	cfg, err := devstack.DefaultConfig()
+	if err != nil {
+		t.Fatal(err)
 	}
+	cfg.DataDir, cfg.Logger = dir, slog.New(slog.DiscardHandler)
+	cfg.Ingest.ShutdownTimeout, cfg.Webhook.ShutdownTimeout = 5*time.Second, 5*time.Second
+	cfg.Matcher.ShutdownTimeout, cfg.ScoreSync.ShutdownTimeout = 5*time.Second, 5*time.Second
+	cfg.ScoreSync.IntakeLinger = 50 * time.Millisecond
+	return cfg
 }
 
 // run starts a stack and returns it with a stop function that waits for an orderly shutdown.
@@ -60,26 +65,15 @@ func run(t *testing.T, cfg devstack.Config) (*devstack.Stack, func()) {
 
 func TestDemoSignalEndToEndAndDataSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	st, stop := run(t, config(dir))
+	st, stop := run(t, config(t, dir))
 	if !st.InMemoryCache() {
 		t.Fatal("without RedisURL the cache should be the in-memory stand-in")
 	}
 	if err := st.Redis.Set(context.Background(), "sb:{12345678}:probe", "1", time.Minute).Err(); err != nil {
 		t.Fatalf("cache: %v", err)
 	}
-	body := `{"signals":[{"id":"demo-1","type":"pricing_page_visit","account":{"domain":"https://www.Dropbox.com/pricing"},"visitor":{"email":"Ann@Dropbox.com"},"strength":"high"}]}`
-	req, _ := http.NewRequest(http.MethodPost, "http://"+st.Ingest.HTTPAddr()+"/v1/portals/12345678/signals", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+devstack.DemoAPIKey)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusAccepted {
-		t.Fatalf("status %d: %s", res.StatusCode, raw)
-	}
+	raw := postJSON(t, "http://"+st.Ingest.HTTPAddr()+"/v1/portals/12345678/signals",
+		`{"signals":[{"id":"demo-1","type":"pricing_page_visit","account":{"domain":"https://www.Dropbox.com/pricing"},"visitor":{"email":"Ann@Dropbox.com"},"strength":"high"}]}`)
 	var out struct{ Accepted int }
 	if err := json.Unmarshal(raw, &out); err != nil || out.Accepted != 1 {
 		t.Fatalf("response %s (%v)", raw, err)
@@ -108,7 +102,7 @@ func TestDemoSignalEndToEndAndDataSurvivesRestart(t *testing.T) {
 	stop()
 
 	// Start again on the same data folder: the acknowledged signal is still there.
-	st2, _ := run(t, config(dir))
+	st2, _ := run(t, config(t, dir))
 	s, err := st2.JS.Stream(context.Background(), "SIGNALS")
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +120,7 @@ func TestDemoSignalEndToEndAndDataSurvivesRestart(t *testing.T) {
 // a signed webhook to webhook-receiver, which publishes it on the HUBSPOT stream, marked as an
 // echo of our own app's write.
 func TestSandboxChangeReachesTheHubSpotStream(t *testing.T) {
-	st, _ := run(t, config(t.TempDir()))
+	st, _ := run(t, config(t, t.TempDir()))
 	req, _ := http.NewRequest(http.MethodPost, st.HubSpotURL+"/crm/v3/objects/contacts",
 		strings.NewReader(`{"properties":{"email":"new.person@example.com","firstname":"New"}}`))
 	req.Header.Set("Authorization", "Bearer "+st.SandboxToken())
@@ -166,9 +160,145 @@ func TestSandboxChangeReachesTheHubSpotStream(t *testing.T) {
 }
 
 func TestUnknownServiceIsRefused(t *testing.T) {
-	cfg := config(t.TempDir())
+	cfg := config(t, t.TempDir())
 	cfg.Services = []string{"ingest", "nope"}
 	if _, err := devstack.Start(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), `unknown service "nope"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// postJSON posts body to ingest with the demo key, wants a 202 and returns the answer.
+func postJSON(t *testing.T, url, body string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+devstack.DemoAPIKey)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST %s: %d %s", url, res.StatusCode, raw)
+	}
+	return raw
+}
+
+// eventually polls check every 50 ms until it returns nil, and fails with its last error
+// once ctx ends.
+func eventually(ctx context.Context, t *testing.T, what string, check func() error) {
+	t.Helper()
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %v", what, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestSignalMatchedAndScoreSyncedToTheSandbox runs every service: a signal for a demo
+// company's domain comes out of the matcher as a SignalMatched naming that company, and a
+// score for the domain, once score-sync has taken it in, reaches the company's
+// sb_intent_score property in the sandbox with one TriggerSync.
+func TestSignalMatchedAndScoreSyncedToTheSandbox(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, _ := run(t, config(t, t.TempDir()))
+	if st.Matcher == nil || st.ScoreSync == nil {
+		t.Fatal("matcher and score-sync are not part of the default stack")
+	}
+	companyID, domain := st.DemoCompany()
+	if companyID == "" {
+		t.Fatal("no demo company with a domain of its own")
+	}
+	ingestURL := "http://" + st.Ingest.HTTPAddr() + "/v1/portals/12345678/"
+
+	postJSON(t, ingestURL+"signals", `{"signals":[{"id":"e2e-match-1","type":"pricing_page_visit",`+
+		`"account":{"domain":"https://www.`+domain+`/pricing"},"strength":"high"}]}`)
+	signals, err := st.JS.Stream(ctx, "SIGNALS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var matched signalsv1.SignalMatched
+	eventually(ctx, t, "SignalMatched of e2e-match-1", func() error {
+		m, err := signals.GetLastMsgForSubject(ctx, "signals.v1.12345678.matched")
+		if err != nil {
+			return err
+		}
+		if err := proto.Unmarshal(m.Data, &matched); err != nil {
+			return err
+		}
+		if got := matched.GetSignal().GetId(); got != "e2e-match-1" {
+			return fmt.Errorf("last matched signal is %q", got)
+		}
+		return nil
+	})
+	if got := matched.GetCompany().GetCompanyId(); got != companyID {
+		t.Fatalf("signal for %s matched company %q (unmatched reason %v), want %s", domain, got, matched.GetUnmatchedReason(), companyID)
+	}
+
+	postJSON(t, ingestURL+"scores", `{"scores":[{"domain":"`+domain+`","intent_score":87.5,`+
+		`"intent_strength":"very_high","intent_trend":"surging","scored_at":"`+time.Now().UTC().Format(time.RFC3339)+`"}]}`)
+	// score-sync acknowledges a score once it is stored in its table: wait for that.
+	intake, err := st.JS.Consumer(ctx, "SCORES", "score-sync-scores")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(ctx, t, "score-sync intake", func() error {
+		info, err := intake.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.AckFloor.Stream < 1 || info.NumPending+uint64(info.NumAckPending) > 0 {
+			return fmt.Errorf("ack floor %d, %d pending, %d unacknowledged", info.AckFloor.Stream, info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+
+	conn, err := grpcx.Dial(ctx, st.ScoreSync.GRPCAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	api := scoresyncv1.NewScoreSyncServiceClient(conn)
+	// The scheduler may be running the portal's first sync (without our score): wait it out.
+	var trig *scoresyncv1.TriggerSyncResponse
+	eventually(ctx, t, "TriggerSync", func() error {
+		trig, err = api.TriggerSync(ctx, &scoresyncv1.TriggerSyncRequest{PortalId: "12345678"})
+		if status.Code(err) == codes.FailedPrecondition {
+			return err
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nil
+	})
+	var run *scoresyncv1.SyncRun
+	eventually(ctx, t, "sync run", func() error {
+		res, err := api.GetRun(ctx, &scoresyncv1.GetRunRequest{PortalId: "12345678", RunId: trig.GetRun().GetRunId()})
+		if err != nil {
+			return err
+		}
+		if run = res.GetRun(); run.GetState() == scoresyncv1.RunState_RUN_STATE_RUNNING {
+			return errors.New("still running")
+		}
+		return nil
+	})
+	if run.GetState() != scoresyncv1.RunState_RUN_STATE_SUCCEEDED || run.GetAccountsConfirmed() != 1 {
+		t.Fatalf("run %s: %v, %d confirmed, %d unmatched: %s", run.GetRunId(), run.GetState(), run.GetAccountsConfirmed(), run.GetAccountsUnmatched(), run.GetMessage())
+	}
+	sb, _ := st.Sandbox.Portal(devstack.DemoPortalID)
+	props, _ := sb.Object("companies", companyID)
+	if v, err := strconv.ParseFloat(props["sb_intent_score"], 64); err != nil || v != 87.5 {
+		t.Fatalf("company %s sb_intent_score = %q, want 87.5", companyID, props["sb_intent_score"])
+	}
+	if props["sb_intent_trend"] == "" {
+		t.Errorf("company %s has no sb_intent_trend: %v", companyID, props)
 	}
 }

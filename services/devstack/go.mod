@@ -8,10 +8,13 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/signalbridge/signalbridge/libs v0.0.0
 	github.com/signalbridge/signalbridge/services/ingest v0.0.0
+	github.com/signalbridge/signalbridge/services/matcher v0.0.0
+	github.com/signalbridge/signalbridge/services/score-sync v0.0.0
 	github.com/signalbridge/signalbridge/services/webhook-receiver v0.0.0
 	go.opentelemetry.io/otel/metric v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
 	golang.org/x/sync v0.24.0
+	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
 
@@ -63,11 +66,12 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
-	google.golang.org/grpc v1.85.0 // indirect
 )
 
 replace (
 	github.com/signalbridge/signalbridge/libs => ../../libs
 	github.com/signalbridge/signalbridge/services/ingest => ../ingest
+	github.com/signalbridge/signalbridge/services/matcher => ../matcher
+	github.com/signalbridge/signalbridge/services/score-sync => ../score-sync
 	github.com/signalbridge/signalbridge/services/webhook-receiver => ../webhook-receiver
 )

@@ -18,10 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/signalbridge/signalbridge/libs/service"
 	"github.com/signalbridge/signalbridge/libs/telemetry"
 	"github.com/signalbridge/signalbridge/services/devstack"
 	"github.com/signalbridge/signalbridge/services/ingest"
-	webhookrx "github.com/signalbridge/signalbridge/services/webhook-receiver"
 )
 
 type multiFlag []string
@@ -49,6 +49,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	adminAddr := fs.String("admin-addr", "127.0.0.1:9090", "ingest /metrics and health address")
 	webhookAddr := fs.String("webhook-addr", "127.0.0.1:8090", "webhook-receiver address")
 	webhookAdminAddr := fs.String("webhook-admin-addr", "127.0.0.1:9091", "webhook-receiver /metrics and health address")
+	matcherGRPCAddr := fs.String("matcher-grpc-addr", "127.0.0.1:9001", "matcher gRPC MappingService address")
+	matcherAdminAddr := fs.String("matcher-admin-addr", "127.0.0.1:9092", "matcher /metrics, health and /status address")
+	scoreSyncGRPCAddr := fs.String("score-sync-grpc-addr", "127.0.0.1:9002", "score-sync gRPC ScoreSyncService address")
+	scoreSyncAdminAddr := fs.String("score-sync-admin-addr", "127.0.0.1:9093", "score-sync /metrics and health address")
 	lazy := fs.Bool("lazy-fsync", false, "acknowledge before fsync (faster; loses acknowledged data on an OS crash)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Var(&services, "service", "service to run (repeatable; default all: "+strings.Join(devstack.Services, ", ")+")")
@@ -83,17 +87,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	*adminAddr = freeAddr(tel.Logger, "ingest admin", *adminAddr)
 	*webhookAddr = freeAddr(tel.Logger, "webhook-receiver", *webhookAddr)
 	*webhookAdminAddr = freeAddr(tel.Logger, "webhook-receiver admin", *webhookAdminAddr)
-	ingestCfg := ingest.Config{
-		HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, AdminAddr: *adminAddr, NATSEndpoint: true,
-		MaxBodyBytes: 8 << 20, MaxFutureSkew: 5 * time.Minute, MaxAge: 365 * 24 * time.Hour,
-		StreamWindow: 4, ShutdownTimeout: 10 * time.Second,
+	*matcherGRPCAddr = freeAddr(tel.Logger, "matcher gRPC", *matcherGRPCAddr)
+	*matcherAdminAddr = freeAddr(tel.Logger, "matcher admin", *matcherAdminAddr)
+	*scoreSyncGRPCAddr = freeAddr(tel.Logger, "score-sync gRPC", *scoreSyncGRPCAddr)
+	*scoreSyncAdminAddr = freeAddr(tel.Logger, "score-sync admin", *scoreSyncAdminAddr)
+
+	cfg, err := devstack.DefaultConfig()
+	if err != nil {
+		return err
 	}
-	st, err := devstack.Start(ctx, devstack.Config{
-		DataDir: *dataDir, NATSHost: "127.0.0.1", NATSPort: *natsPort, LazyFsync: *lazy,
-		RedisURL: getenv("REDIS_URL"), Secrets: getenv, Services: services,
-		Webhook: webhookrx.Config{HTTPAddr: *webhookAddr, AdminAddr: *webhookAdminAddr}, PortalFiles: docs, Ingest: ingestCfg,
-		Logger: tel.Logger, Meter: tel.MeterProvider, Tracer: tel.TracerProvider, Metrics: tel.MetricsHandler(),
-	})
+	cfg.DataDir, cfg.NATSPort, cfg.LazyFsync, cfg.Services, cfg.PortalFiles = *dataDir, *natsPort, *lazy, services, docs
+	cfg.RedisURL = getenv("REDIS_URL")
+	secrets := service.NewSecrets(getenv, os.ReadFile, time.Now)
+	cfg.Secrets = func(name string) string { v, _ := secrets.Lookup(name); return v }
+	cfg.Ingest.HTTPAddr, cfg.Ingest.GRPCAddr, cfg.Ingest.AdminAddr = *httpAddr, *grpcAddr, *adminAddr
+	cfg.Ingest.ShutdownTimeout = 10 * time.Second
+	cfg.Webhook.HTTPAddr, cfg.Webhook.AdminAddr = *webhookAddr, *webhookAdminAddr
+	cfg.Matcher.GRPCAddr, cfg.Matcher.AdminAddr = *matcherGRPCAddr, *matcherAdminAddr
+	cfg.ScoreSync.GRPCAddr, cfg.ScoreSync.AdminAddr = *scoreSyncGRPCAddr, *scoreSyncAdminAddr
+	cfg.Logger, cfg.Meter, cfg.Tracer, cfg.Metrics = tel.Logger, tel.MeterProvider, tel.TracerProvider, tel.MetricsHandler()
+	st, err := devstack.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -153,6 +166,14 @@ func printBanner(w io.Writer, st *devstack.Stack) {
 		row("webhook-receiver", "%s", url)
 		row("webhook admin", "http://%s/metrics", st.Webhook.AdminAddr())
 	}
+	if m := st.Matcher; m != nil {
+		row("matcher gRPC", "%s   MappingService (reflection on)", m.GRPCAddr())
+		row("matcher admin", "http://%s/status   (/metrics, /v1/portals/%d/mirror)", m.AdminAddr(), devstack.DemoPortalID)
+	}
+	if ss := st.ScoreSync; ss != nil {
+		row("score-sync gRPC", "%s   ScoreSyncService (reflection on)", ss.GRPCAddr())
+		row("score-sync admin", "http://%s/metrics", ss.AdminAddr())
+	}
 	if in := st.Ingest; in != nil {
 		fmt.Fprintf(w, `
 Send a signal, then watch it land:
@@ -176,5 +197,36 @@ Create a contact in the sandbox; its signed webhook reaches webhook-receiver and
 `, st.HubSpotURL, st.SandboxToken(), nurl)
 		}
 	}
+	printHubSpotExamples(w, st)
 	fmt.Fprintln(w, "\nCtrl-C stops everything.")
+}
+
+// printHubSpotExamples shows how to reach matcher and score-sync, with a demo company's domain.
+func printHubSpotExamples(w io.Writer, st *devstack.Stack) {
+	_, domain := st.DemoCompany()
+	if domain == "" {
+		domain = "example.com"
+	}
+	if m := st.Matcher; m != nil {
+		fmt.Fprintf(w, `
+Resolve a domain to its HubSpot company (matcher; signals sent to ingest land matched on SIGNALS):
+  grpcurl -plaintext -d '{"portal_id":"%[2]d","account":{"domain":"%[3]s"}}' \
+    %[1]s signalbridge.mapping.v1.MappingService/ResolveAccount
+`, m.GRPCAddr(), devstack.DemoPortalID, domain)
+	}
+	if ss := st.ScoreSync; ss != nil {
+		if in := st.Ingest; in != nil {
+			fmt.Fprintf(w, `
+Send a score, then push the portal's scores to HubSpot now (score-sync) and look at the run:
+  curl -sS -X POST http://%[1]s/v1/portals/%[2]d/scores \
+    -H 'Authorization: Bearer %[3]s' -H 'Content-Type: application/json' \
+    -d '{"scores":[{"domain":"%[4]s","intent_score":87.5,"intent_strength":"very_high","intent_trend":"surging"}]}'
+`, in.HTTPAddr(), devstack.DemoPortalID, devstack.DemoAPIKey, domain)
+		} else {
+			fmt.Fprintln(w, "\nPush the portal's scores to HubSpot now (score-sync) and look at the run:")
+		}
+		fmt.Fprintf(w, `  grpcurl -plaintext -d '{"portal_id":"%[2]d"}' %[1]s signalbridge.scoresync.v1.ScoreSyncService/TriggerSync
+  grpcurl -plaintext -d '{"portal_id":"%[2]d"}' %[1]s signalbridge.scoresync.v1.ScoreSyncService/ListRuns
+`, ss.GRPCAddr(), devstack.DemoPortalID)
+	}
 }
