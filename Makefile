@@ -90,11 +90,23 @@ test: lint standalone proto-check k8s-render test-go ## everything CI checks
 
 BENCH_N        ?= 200000
 BENCH_MEMORY_N ?= 1000000
+# matcher: signals over companies (warm matching); the cold-start phase is always 1,000 domains.
+MATCHER_BENCH_N         ?= 1000000
+MATCHER_BENCH_COMPANIES ?= 50000
+# score-sync: accounts in the delta phase and the share changed; companies in the batch and
+# import phases.
+SCORESYNC_BENCH_ACCOUNTS ?= 1000000
+SCORESYNC_BENCH_CHANGED  ?= 8
+SCORESYNC_BENCH_BATCH_N  ?= 300000
+SCORESYNC_BENCH_IMPORT_N ?= 1000000
 
 .PHONY: bench
 bench: ## benchmarks, printed as ratios against a baseline measured in the same run
 	go run ./services/ingest/cmd/ingest-bench -n $(BENCH_N) -memory-n $(BENCH_MEMORY_N)
 	go run ./services/webhook-receiver/cmd/webhook-bench
+	go run ./services/matcher/cmd/matcher-bench -n $(MATCHER_BENCH_N) -companies $(MATCHER_BENCH_COMPANIES)
+	go run ./services/score-sync/cmd/scoresync-bench -accounts $(SCORESYNC_BENCH_ACCOUNTS) -changed-pct $(SCORESYNC_BENCH_CHANGED) \
+		-batch-n $(SCORESYNC_BENCH_BATCH_N) -import-n $(SCORESYNC_BENCH_IMPORT_N)
 	cd libs && go test -run '^$$' -bench 'PublishBatch|PublishAsync' -benchtime 2x ./natsx/
 	cd libs && go test -run '^$$' -bench GovernedBatchUpdate -benchtime 1x ./hubspot/
 
