@@ -19,12 +19,23 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 )
 
 // DefaultGracefulTimeout bounds GracefulStop when ServerConfig leaves it zero.
 const DefaultGracefulTimeout = 10 * time.Second
+
+// MaxConnectionAge is how long a server keeps a client connection before it
+// asks the client (GOAWAY) to reconnect. Reconnecting makes a client resolve
+// its target again, so replicas added since are reached too.
+const MaxConnectionAge = 5 * time.Minute
+
+// roundRobin spreads a client's calls over every address its target resolves
+// to (every pod behind a headless Kubernetes Service) instead of pinning them
+// to the first.
+const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 
 // ServerConfig configures NewServer.
 type ServerConfig struct {
@@ -52,7 +63,8 @@ type Server struct {
 
 // NewServer returns a server with an otelgrpc stats handler, interceptors
 // that turn a handler panic into codes.Internal (logged with its stack), the
-// health service and, when cfg.Reflection is set, reflection. opts are
+// health service, connections recycled after MaxConnectionAge and, when
+// cfg.Reflection is set, reflection. opts are
 // applied after these; interceptors in opts run inside the recovery.
 func NewServer(cfg ServerConfig, opts ...grpc.ServerOption) *Server {
 	logger := cfg.Logger
@@ -67,6 +79,7 @@ func NewServer(cfg ServerConfig, opts ...grpc.ServerOption) *Server {
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.ChainUnaryInterceptor(recoverUnary(logger)),
 		grpc.ChainStreamInterceptor(recoverStream(logger)),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: MaxConnectionAge, MaxConnectionAgeGrace: timeout}),
 	}
 	s := &Server{
 		Server:          grpc.NewServer(append(base, opts...)...),
@@ -124,14 +137,16 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	return nil
 }
 
-// Dial returns a client connection to target with an otelgrpc stats handler
-// and, unless opts set other credentials, plaintext transport (in-cluster
-// traffic). Like grpc.NewClient it does not connect until the first RPC;
+// Dial returns a client connection to target with an otelgrpc stats handler,
+// calls spread round robin over every address the target resolves to (use a
+// headless Service: dns:///matcher-grpc:9000) and, unless opts set other
+// credentials, plaintext transport (in-cluster traffic). Like grpc.NewClient it does not connect until the first RPC;
 // ctx is accepted for symmetry and future use.
 func Dial(_ context.Context, target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	base := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+		grpc.WithDefaultServiceConfig(roundRobin),
 	}
 	conn, err := grpc.NewClient(target, append(base, opts...)...)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -421,5 +424,47 @@ func TestServerConfigLoadsFromEnv(t *testing.T) {
 	}
 	if !cfg.Reflection || cfg.GracefulTimeout != 3*time.Second || cfg.Logger != nil {
 		t.Fatalf("loaded %+v, want reflection on and a 3s timeout", cfg)
+	}
+}
+
+// TestDialSpreadsCallsOverEveryResolvedAddress: behind a headless Service a
+// target resolves to every replica; Dial's calls must reach all of them, not
+// only the first (the default pick_first would).
+func TestDialSpreadsCallsOverEveryResolvedAddress(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var addrs []resolver.Address
+	hits := make([]atomic.Int64, 2)
+	for i := range hits {
+		count := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			hits[i].Add(1)
+			return h(ctx, req)
+		}
+		srv := grpcx.NewServer(grpcx.ServerConfig{}, grpc.ChainUnaryInterceptor(count))
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ctx, lis) }()
+		t.Cleanup(func() { cancel(); <-done })
+		addrs = append(addrs, resolver.Address{Addr: lis.Addr().String()})
+	}
+	r := manual.NewBuilderWithScheme("replicas")
+	r.InitialState(resolver.State{Addresses: addrs})
+	conn, err := grpcx.Dial(ctx, "replicas:///matcher", grpc.WithResolvers(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	for range 20 {
+		if _, err := health.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits[0].Load() == 0 || hits[1].Load() == 0 {
+		t.Fatalf("calls per replica = %d, %d; want both replicas called", hits[0].Load(), hits[1].Load())
 	}
 }
