@@ -240,11 +240,11 @@ func (s *Service) ReadNow(ctx context.Context, portalID string, obj mirror.Objec
 }
 
 func (s *Service) registerMetrics(meter metric.Meter) error {
-	degraded, err := meter.Int64ObservableGauge("matcher.degraded", metric.WithDescription("1 while Redis is down and matching runs straight from HubSpot"))
+	degraded, err := meter.Int64ObservableGauge("signalbridge.matcher.degraded", metric.WithDescription("1 while Redis is down and matching runs straight from HubSpot"))
 	if err != nil {
 		return err
 	}
-	calls, err := meter.Int64ObservableCounter("matcher.hubspot_lookups", metric.WithDescription("HubSpot calls made for look-up misses"))
+	calls, err := meter.Int64ObservableCounter("signalbridge.matcher.hubspot_lookups", metric.WithDescription("HubSpot calls made for look-up misses"))
 	if err != nil {
 		return err
 	}

@@ -163,13 +163,13 @@ func NewSignals(nc *nats.Conn, js jetstream.JetStream, res *resolve.Resolver, op
 		sem: make(chan struct{}, opts.Concurrency),
 	}
 	var err error
-	if s.matched, err = opts.Meter.Int64Counter("matcher.signals", metric.WithDescription("signals matched and published, by outcome")); err != nil {
+	if s.matched, err = opts.Meter.Int64Counter("signalbridge.matcher.signals", metric.WithDescription("signals matched and published, by outcome")); err != nil {
 		return nil, err
 	}
-	if s.failed, err = opts.Meter.Int64Counter("matcher.signal_failures", metric.WithDescription("signals that could not be matched or published this delivery")); err != nil {
+	if s.failed, err = opts.Meter.Int64Counter("signalbridge.matcher.signal_failures", metric.WithDescription("signals that could not be matched or published this delivery")); err != nil {
 		return nil, err
 	}
-	if s.batchSize, err = opts.Meter.Int64Histogram("matcher.match_batch_size", metric.WithDescription("signals matched and published together")); err != nil {
+	if s.batchSize, err = opts.Meter.Int64Histogram("signalbridge.matcher.match_batch_size", metric.WithDescription("signals matched and published together")); err != nil {
 		return nil, err
 	}
 	return s, nil
