@@ -180,7 +180,7 @@ func testConfig() scoresync.Config {
 	return scoresync.Config{
 		GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Replica: "test",
 		IntakeBatch: 1000, IntakeLinger: 20 * time.Millisecond, CompactParts: 16,
-		LockTTL: 2 * time.Second, SchedulerTick: 20 * time.Millisecond,
+		LockTTL: 2 * time.Second, SchedulerTick: 20 * time.Millisecond, MaxRuns: 2,
 		MappingBatch: 1000, MappingWorkers: 2, MappingTimeout: 10 * time.Second,
 		BatchWorkers: 4, ImportChunkRows: 100_000, ImportConcurrency: 2,
 		ImportPollInterval: 10 * time.Millisecond, ImportPollMax: 50 * time.Millisecond, ImportTimeout: time.Minute,

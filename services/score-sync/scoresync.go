@@ -116,6 +116,7 @@ type Config struct {
 	LockTTL       time.Duration `env:"LOCK_TTL" default:"30s" desc:"per-portal run lock TTL (renewed every third)"`
 	SchedulerTick time.Duration `env:"SCHEDULER_TICK" default:"30s" desc:"how often portal schedules are checked"`
 	FullEvery     time.Duration `env:"FULL_EVERY" default:"0s" desc:"force a full run when the last one is older (0: never)"`
+	MaxRuns       int           `env:"MAX_RUNS" default:"2" desc:"runs of different portals this replica runs at once (bounds its memory; other replicas take the rest)"`
 
 	MappingBatch   int           `env:"MAPPING_BATCH" default:"1000" desc:"accounts per MappingService call (at most 1000)"`
 	MappingWorkers int           `env:"MAPPING_WORKERS" default:"4" desc:"MappingService calls in flight"`
@@ -147,6 +148,7 @@ func (c Config) Validate() error {
 	check(c.LockTTL >= time.Second, "SB_SCORESYNC_LOCK_TTL: %s is below 1s", c.LockTTL)
 	check(c.SchedulerTick > 0, "SB_SCORESYNC_SCHEDULER_TICK: %s must be positive", c.SchedulerTick)
 	check(c.FullEvery >= 0, "SB_SCORESYNC_FULL_EVERY: %s is negative", c.FullEvery)
+	check(c.MaxRuns >= 1 && c.MaxRuns <= 64, "SB_SCORESYNC_MAX_RUNS: %d is outside 1..64", c.MaxRuns)
 	check(c.MappingBatch >= 1 && c.MappingBatch <= 1000, "SB_SCORESYNC_MAPPING_BATCH: %d is outside 1..1000", c.MappingBatch)
 	check(c.MappingWorkers >= 1 && c.MappingWorkers <= 64, "SB_SCORESYNC_MAPPING_WORKERS: %d is outside 1..64", c.MappingWorkers)
 	check(c.MappingTimeout > 0, "SB_SCORESYNC_MAPPING_TIMEOUT: %s must be positive", c.MappingTimeout)
@@ -317,6 +319,7 @@ func (s *Service) Run(ctx context.Context) error {
 		BatchWorkers: s.cfg.BatchWorkers, ImportChunkRows: s.cfg.ImportChunkRows, ImportConcurrency: s.cfg.ImportConcurrency,
 		ImportPollInterval: s.cfg.ImportPollInterval, ImportPollMax: s.cfg.ImportPollMax, ImportTimeout: s.cfg.ImportTimeout,
 		FlushRows: s.cfg.ConfirmFlushRows, CompactParts: s.cfg.CompactParts, SchedulerTick: s.cfg.SchedulerTick,
+		MaxRuns: s.cfg.MaxRuns,
 	}, engine.Deps{
 		Scores: scores, Sent: sent, Runs: s.runs, Redis: s.deps.Redis, Portals: s.deps.Portals,
 		HubSpot: s.deps.HubSpot, Mapping: s.deps.Mapping, Logger: log, Meter: s.deps.Meter, Tracer: s.deps.Tracer, Now: s.deps.Now,

@@ -605,3 +605,49 @@ func TestIntakePartsAreCompactedAndFullRunsComeBackWhenDue(t *testing.T) {
 		t.Fatalf("run after FULL_EVERY: %s", summary(run))
 	}
 }
+
+func TestAReplicaRunsAtMostMaxRunsAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	// Run A lasts at least 10 MappingService calls of 20 ms.
+	h.mapping.Latency = 20 * time.Millisecond
+	a := h.addPortal(t, 100, "", hubspottest.PortalOptions{})
+	b := h.addPortal(t, 5, "", hubspottest.PortalOptions{})
+	svc := h.start(t, instanceOptions{config: func(c *scoresync.Config) {
+		c.MaxRuns, c.MappingBatch, c.MappingWorkers = 1, 10, 1
+	}})
+	t0 := h.clock.Now().Add(-time.Hour)
+	for _, p := range []*tportal{a, b} {
+		var batch []score
+		for i := range len(p.companies) {
+			batch = append(batch, scoreFor(p.domain(i), i, 0, t0))
+		}
+		h.publish(t, p.id, batch...)
+	}
+	h.waitIntake(t)
+
+	runA := svc.trigger(t, a.id, auto)
+	_, err := svc.client.TriggerSync(t.Context(), &scoresyncv1.TriggerSyncRequest{PortalId: b.id})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "SB_SCORESYNC_MAX_RUNS") {
+		t.Fatalf("second portal's trigger while a run goes: %v, want ResourceExhausted naming SB_SCORESYNC_MAX_RUNS", err)
+	}
+	if got := svc.wait(t, a.id, runA.GetRunId()); got.GetState() != succeeded {
+		t.Fatalf("run A: %s", summary(got))
+	}
+	// Once A's slot is free, B runs.
+	var runB *scoresyncv1.SyncRun
+	waitFor(t, "B accepted after A", func() bool {
+		res, err := svc.client.TriggerSync(t.Context(), &scoresyncv1.TriggerSyncRequest{PortalId: b.id})
+		if status.Code(err) == codes.ResourceExhausted {
+			return false // A's slot is released just after its record is written
+		}
+		if err != nil {
+			t.Fatalf("trigger B: %v", err)
+		}
+		runB = res.GetRun()
+		return true
+	})
+	if got := svc.wait(t, b.id, runB.GetRunId()); got.GetState() != succeeded || got.GetAccountsConfirmed() != 5 {
+		t.Fatalf("run B: %s", summary(got))
+	}
+}

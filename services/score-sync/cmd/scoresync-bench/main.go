@@ -618,7 +618,7 @@ func startService(ctx context.Context, e *env, o options, n, threshold int, po h
 			Governor: gov, HTTPClient: &http.Client{Transport: tr, Timeout: time.Minute}, Logger: log})
 	}
 	sc := scoresync.Config{
-		GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Replica: "bench", ObjectBucket: "score-sync",
+		GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Replica: "bench", ObjectBucket: "score-sync", MaxRuns: 1,
 		IntakeBatch: 10_000, IntakeLinger: time.Second, CompactParts: 16, LockTTL: 30 * time.Second, SchedulerTick: time.Hour,
 		MappingBatch: 1000, MappingWorkers: o.mappingWorkers, MappingTimeout: time.Minute,
 		BatchWorkers: o.batchWorkers, ImportChunkRows: o.importChunk, ImportConcurrency: o.importPar,

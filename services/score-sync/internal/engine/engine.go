@@ -37,6 +37,9 @@ import (
 var (
 	ErrUnknownPortal = errors.New("unknown portal")
 	ErrDisabled      = errors.New("score sync is disabled for the portal (score_sync.enabled is false)")
+	// ErrBusy: this replica already runs Options.MaxRuns runs; another replica, or this one
+	// later, takes the portal.
+	ErrBusy = errors.New("this replica runs as many score syncs as it may at once")
 )
 
 // maxFailures bounds the failures listed in a run record (all are counted), and maxReasonLen
@@ -80,6 +83,10 @@ type Options struct {
 	SchedulerTick time.Duration
 	// SweepEvery is how often orphaned parts are deleted [1h].
 	SweepEvery time.Duration
+	// MaxRuns is how many runs (of different portals) this replica runs at once [2]. A run
+	// holds its portal's changed rows in memory, so this bounds the replica's memory; portals
+	// due meanwhile are taken by other replicas, or by this one once a run finishes.
+	MaxRuns int
 }
 
 func (o *Options) defaults() {
@@ -95,6 +102,7 @@ func (o *Options) defaults() {
 	o.CompactParts = cmp.Or(o.CompactParts, 16)
 	o.SchedulerTick = cmp.Or(o.SchedulerTick, 30*time.Second)
 	o.SweepEvery = cmp.Or(o.SweepEvery, time.Hour)
+	o.MaxRuns = cmp.Or(o.MaxRuns, 2)
 	o.Resolve.Batch = cmp.Or(o.Resolve.Batch, 1000)
 	o.Resolve.Workers = cmp.Or(o.Resolve.Workers, 4)
 	o.Resolve.Attempts = cmp.Or(o.Resolve.Attempts, 4)
@@ -129,6 +137,7 @@ type Engine struct {
 	base   context.Context // lives as long as the engine; runs derive from it
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	slots  chan struct{} // one token per run in progress here, at most MaxRuns
 
 	compacting   sync.Map // portal -> struct{}: a compaction is in flight in this process
 	compactAgain sync.Map // portal -> struct{}: parts were added since it started
@@ -161,15 +170,15 @@ func New(o Options, d Deps) (*Engine, error) {
 		d.Now = time.Now
 	}
 	m := d.Meter.Meter("signalbridge/score-sync")
-	e := &Engine{o: o, d: d, log: d.Logger, tracer: d.Tracer.Tracer("signalbridge/score-sync"), now: d.Now}
+	e := &Engine{o: o, d: d, log: d.Logger, tracer: d.Tracer.Tracer("signalbridge/score-sync"), now: d.Now, slots: make(chan struct{}, o.MaxRuns)}
 	var err error
-	if e.runsTotal, err = m.Int64Counter("sb.scoresync.runs", metric.WithDescription("finished runs by state and mode")); err != nil {
+	if e.runsTotal, err = m.Int64Counter("signalbridge.scoresync.runs", metric.WithDescription("finished runs by state and mode")); err != nil {
 		return nil, err
 	}
-	if e.records, err = m.Int64Counter("sb.scoresync.records", metric.WithDescription("companies written to HubSpot by outcome (confirmed, failed)")); err != nil {
+	if e.records, err = m.Int64Counter("signalbridge.scoresync.records", metric.WithDescription("companies written to HubSpot by outcome (confirmed, failed)")); err != nil {
 		return nil, err
 	}
-	if e.runSeconds, err = m.Float64Histogram("sb.scoresync.run.duration", metric.WithUnit("s"), metric.WithDescription("run duration")); err != nil {
+	if e.runSeconds, err = m.Float64Histogram("signalbridge.scoresync.run.duration", metric.WithUnit("s"), metric.WithDescription("run duration")); err != nil {
 		return nil, err
 	}
 	e.base, e.cancel = context.WithCancel(context.Background())
@@ -194,8 +203,8 @@ func (e *Engine) Close(ctx context.Context) error {
 func (e *Engine) Wait() { e.wg.Wait() }
 
 // Trigger starts a run of the portal now and returns its record (state RUNNING). It fails
-// with ErrUnknownPortal, ErrDisabled, or an error wrapping store.ErrLocked while another run
-// of the portal is in progress anywhere. mode UNSPECIFIED is full for a portal nothing was
+// with ErrUnknownPortal, ErrDisabled, an error wrapping store.ErrLocked while another run
+// of the portal is in progress anywhere, or ErrBusy while this replica runs MaxRuns runs. mode UNSPECIFIED is full for a portal nothing was
 // confirmed for yet (or when FullEvery is due), delta otherwise.
 func (e *Engine) Trigger(ctx context.Context, portalID string, mode scoresyncv1.SyncMode, trigger string) (*scoresyncv1.SyncRun, error) {
 	cfg, ok := e.d.Portals.Get(portalID)
@@ -218,8 +227,16 @@ func (e *Engine) start(ctx context.Context, portalID string, cfg *portal.Config,
 	if err != nil {
 		return nil, err
 	}
+	// The slot is taken after the lock, so that a portal running elsewhere reads as locked.
+	select {
+	case e.slots <- struct{}{}:
+	default:
+		_ = lock.Release(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("portal %s: %w (SB_SCORESYNC_MAX_RUNS=%d)", portalID, ErrBusy, e.o.MaxRuns)
+	}
 	fail := func(err error) (*scoresyncv1.SyncRun, error) {
 		_ = lock.Release(context.WithoutCancel(ctx))
+		<-e.slots
 		return nil, err
 	}
 	if claim != nil {
@@ -242,6 +259,7 @@ func (e *Engine) start(ctx context.Context, portalID string, cfg *portal.Config,
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
+		defer func() { <-e.slots }()
 		defer func() { _ = lock.Release(context.Background()) }()
 		r := &runner{e: e, cfg: cfg, rec: proto.Clone(rec).(*scoresyncv1.SyncRun), lock: lock}
 		r.run(lock.Context())

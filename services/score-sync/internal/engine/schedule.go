@@ -122,8 +122,9 @@ func (e *Engine) checkPortal(ctx context.Context, id string, cfg *portal.Config,
 	switch {
 	case err == nil:
 		log.Info("scheduled run started", "run_id", run.GetRunId(), "slot", latest, "trigger", trigger)
-	case errors.Is(err, store.ErrLocked), errors.Is(err, store.ErrConflict):
-		// Running elsewhere, or another replica claimed the slot: look again soon.
+	case errors.Is(err, store.ErrLocked), errors.Is(err, store.ErrConflict), errors.Is(err, ErrBusy):
+		// Running elsewhere, another replica claimed the slot, or this replica is full (another
+		// one, or this one after a run, takes it): look again soon.
 		log.Debug("scheduled run not started", "err", err)
 	default:
 		log.Warn("starting the scheduled run failed", "err", err)

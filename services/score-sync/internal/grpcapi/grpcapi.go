@@ -61,6 +61,8 @@ func (s *Server) TriggerSync(ctx context.Context, req *scoresyncv1.TriggerSyncRe
 		return nil, status.Errorf(codes.NotFound, "portal %s is not configured", req.GetPortalId())
 	case errors.Is(err, engine.ErrDisabled):
 		return nil, status.Errorf(codes.FailedPrecondition, "portal %s: score sync is disabled (score_sync.enabled is false)", req.GetPortalId())
+	case errors.Is(err, engine.ErrBusy):
+		return nil, status.Errorf(codes.ResourceExhausted, "portal %s: this replica already runs its most score syncs at once (SB_SCORESYNC_MAX_RUNS); try again shortly", req.GetPortalId())
 	case errors.Is(err, store.ErrLocked):
 		return nil, status.Errorf(codes.FailedPrecondition, "portal %s: a run is in progress; try again when it has finished", req.GetPortalId())
 	}

@@ -87,7 +87,7 @@ func Start(ctx context.Context, js jetstream.JetStream, table *store.Table, opts
 	if opts.Tracer == nil {
 		opts.Tracer = otel.GetTracerProvider()
 	}
-	count, err := opts.Meter.Meter("signalbridge/score-sync").Int64Counter("sb.scoresync.intake.scores",
+	count, err := opts.Meter.Meter("signalbridge/score-sync").Int64Counter("signalbridge.scoresync.intake.scores",
 		metric.WithDescription("ScoreUpdated events handled by outcome (stored, dead_lettered, retried)"))
 	if err != nil {
 		return nil, fmt.Errorf("intake: metric: %w", err)
