@@ -74,6 +74,7 @@ type options struct {
 	duration         time.Duration
 	lazy             bool
 	dir              string
+	natsInProcess    bool
 }
 
 // bench holds what every phase shares.
@@ -98,7 +99,12 @@ func run() error {
 	flag.StringVar(&o.dir, "dir", "", "parent directory of the JetStream store (default the system temp dir; a tmpfs such as /dev/shm takes the disk out of the figures)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	traceFile := flag.String("trace", "", "write an execution trace of the whole run to this file (go tool trace)")
+	flag.BoolVar(&o.natsInProcess, "nats-in-process", false, "run the JetStream server inside the benchmark process instead of in a process of its own")
+	serveDir := flag.String("serve-nats", "", "internal: run only a JetStream server storing in this directory, until stdin closes")
 	flag.Parse()
+	if *serveDir != "" {
+		return serveNATS(*serveDir, o.lazy)
+	}
 	if *traceFile != "" {
 		f, err := os.Create(*traceFile)
 		if err != nil {
@@ -127,15 +133,28 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := embedded.Start(embedded.Options{StoreDir: dir, LazyFsync: o.lazy})
-	if err != nil {
-		return err
+	var natsURL string
+	where := "its own process"
+	if o.natsInProcess {
+		where = "this process"
+		srv, err := embedded.Start(embedded.Options{StoreDir: dir, LazyFsync: o.lazy})
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		natsURL = srv.ClientURL()
+	} else {
+		url, stop, err := startNATSProcess(dir, o.lazy)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		natsURL = url
 	}
-	defer srv.Shutdown()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
-	nc, err := natsx.Connect(ctx, natsx.Config{URL: srv.ClientURL(), Name: "webhook-bench"}, log)
+	nc, err := natsx.Connect(ctx, natsx.Config{URL: natsURL, Name: "webhook-bench"}, log)
 	if err != nil {
 		return err
 	}
@@ -187,7 +206,8 @@ func run() error {
 	if o.lazy {
 		durability = "lazy fsync"
 	}
-	fmt.Printf("webhook-receiver — batches of %d events, %s, store in %s, GOMAXPROCS=%d\n\n", batchSize, durability, dir, runtime.GOMAXPROCS(0))
+	fmt.Printf("webhook-receiver — batches of %d events, %s, NATS in %s, store in %s, GOMAXPROCS=%d\n\n",
+		batchSize, durability, where, dir, runtime.GOMAXPROCS(0))
 
 	// Throughput: round 0 warms up caches and the file store; round 1 counts.
 	fmt.Printf("throughput: %d events per phase, %d concurrent senders\n", o.n, o.workers)
