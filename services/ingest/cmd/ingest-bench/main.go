@@ -1,5 +1,5 @@
 // Command ingest-bench measures ingest throughput against raw JetStream publishing of the same
-// signals, in one run on one embedded NATS server, and prints ratios (machines are noisy; only
+// signals, in one run on one NATS server (embedded, in a process of its own), and prints ratios (machines are noisy; only
 // ratios measured side by side mean anything). Every phase uses the same durability setting
 // (fsync before acknowledgement unless -lazy-fsync), the same batch size and the same
 // concurrency; the raw baseline publishes pre-built messages as atomic batches, the best raw
@@ -47,6 +47,7 @@ const (
 )
 
 func main() {
+	embedded.RunProcessIfChild()
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest-bench:", err)
 		os.Exit(1)
@@ -84,15 +85,17 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := embedded.Start(embedded.Options{StoreDir: dir, LazyFsync: o.lazy})
+	// The server runs in a process of its own, as in production: its work and memory (the
+	// de-duplication window's ids, the message cache) stay out of ingest's figures.
+	natsURL, stopNATS, err := embedded.StartProcess(embedded.Options{StoreDir: dir, LazyFsync: o.lazy})
 	if err != nil {
 		return err
 	}
-	defer srv.Shutdown()
+	defer stopNATS()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
-	nc, err := natsx.Connect(ctx, natsx.Config{URL: srv.ClientURL(), Name: "bench"}, log)
+	nc, err := natsx.Connect(ctx, natsx.Config{URL: natsURL, Name: "bench"}, log)
 	if err != nil {
 		return err
 	}

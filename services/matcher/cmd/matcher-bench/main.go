@@ -64,6 +64,7 @@ import (
 )
 
 func main() {
+	embedded.RunProcessIfChild()
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "matcher-bench:", err)
 		os.Exit(1)
@@ -110,7 +111,7 @@ func run() error {
 	flag.BoolVar(&o.lazy, "lazy-fsync", false, "acknowledge before fsync (not what production runs)")
 	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", redisx.DefaultURL), "Redis URL")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the warm matching phase to this file")
-	gogc := flag.Int("gogc", 400, "GC percent for the whole run: this process also hosts the NATS server and the sandbox, whose heaps would otherwise set the GC pace")
+	gogc := flag.Int("gogc", 400, "GC percent of the benchmark process: it also hosts the HubSpot sandbox, whose heap would otherwise set the GC pace")
 	flag.Parse()
 	debug.SetGCPercent(*gogc)
 
@@ -123,12 +124,13 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := embedded.Start(embedded.Options{StoreDir: dir, LazyFsync: o.lazy})
+	// The NATS server runs in a process of its own, as in production.
+	natsURL, stopNATS, err := embedded.StartProcess(embedded.Options{StoreDir: dir, LazyFsync: o.lazy})
 	if err != nil {
 		return err
 	}
-	defer srv.Shutdown()
-	if b.nc, err = natsx.Connect(ctx, natsx.Config{URL: srv.ClientURL(), Name: "matcher-bench"}, b.log); err != nil {
+	defer stopNATS()
+	if b.nc, err = natsx.Connect(ctx, natsx.Config{URL: natsURL, Name: "matcher-bench"}, b.log); err != nil {
 		return err
 	}
 	defer b.nc.Close()

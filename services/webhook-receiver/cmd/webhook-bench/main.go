@@ -63,6 +63,7 @@ const (
 )
 
 func main() {
+	embedded.RunProcessIfChild()
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "webhook-bench:", err)
 		os.Exit(1)
@@ -100,11 +101,7 @@ func run() error {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	traceFile := flag.String("trace", "", "write an execution trace of the whole run to this file (go tool trace)")
 	flag.BoolVar(&o.natsInProcess, "nats-in-process", false, "run the JetStream server inside the benchmark process instead of in a process of its own")
-	serveDir := flag.String("serve-nats", "", "internal: run only a JetStream server storing in this directory, until stdin closes")
 	flag.Parse()
-	if *serveDir != "" {
-		return serveNATS(*serveDir, o.lazy)
-	}
 	if *traceFile != "" {
 		f, err := os.Create(*traceFile)
 		if err != nil {
@@ -144,7 +141,7 @@ func run() error {
 		defer srv.Shutdown()
 		natsURL = srv.ClientURL()
 	} else {
-		url, stop, err := startNATSProcess(dir, o.lazy)
+		url, stop, err := embedded.StartProcess(embedded.Options{StoreDir: dir, LazyFsync: o.lazy})
 		if err != nil {
 			return err
 		}
