@@ -103,24 +103,7 @@ func (s *ConsumerSpec) applyDefaults() {
 }
 
 func (s *ConsumerSpec) validate() error {
-	var errs []error
-	if err := ValidToken(s.Stream); err != nil {
-		errs = append(errs, fmt.Errorf("ConsumerSpec.Stream: %w", err))
-	}
-	if err := ValidToken(s.Durable); err != nil {
-		errs = append(errs, fmt.Errorf("ConsumerSpec.Durable: %w", err))
-	}
-	for i, f := range s.FilterSubjects {
-		if f == "" {
-			errs = append(errs, fmt.Errorf("ConsumerSpec.FilterSubjects[%d] is empty", i))
-		}
-	}
-	if s.MaxDeliver < 1 {
-		errs = append(errs, fmt.Errorf("ConsumerSpec.MaxDeliver %d: must be at least 1 (unlimited redelivery is not allowed)", s.MaxDeliver))
-	}
-	if s.AckWait < 0 {
-		errs = append(errs, fmt.Errorf("ConsumerSpec.AckWait %s is negative", s.AckWait))
-	}
+	errs := validateDurable("ConsumerSpec", s.Stream, s.Durable, s.FilterSubjects, s.MaxDeliver, s.AckWait)
 	if s.MaxAckPending < 0 {
 		errs = append(errs, fmt.Errorf("ConsumerSpec.MaxAckPending %d is negative", s.MaxAckPending))
 	}
@@ -131,6 +114,30 @@ func (s *ConsumerSpec) validate() error {
 		errs = append(errs, fmt.Errorf("ConsumerSpec.PullMaxMessages %d: must be at least 1", s.PullMaxMessages))
 	}
 	return errors.Join(errs...)
+}
+
+// validateDurable checks what every durable consumer spec has; spec names
+// the spec type in the errors.
+func validateDurable(spec, stream, durable string, filters []string, maxDeliver int, ackWait time.Duration) []error {
+	var errs []error
+	if err := ValidToken(stream); err != nil {
+		errs = append(errs, fmt.Errorf("%s.Stream: %w", spec, err))
+	}
+	if err := ValidToken(durable); err != nil {
+		errs = append(errs, fmt.Errorf("%s.Durable: %w", spec, err))
+	}
+	for i, f := range filters {
+		if f == "" {
+			errs = append(errs, fmt.Errorf("%s.FilterSubjects[%d] is empty", spec, i))
+		}
+	}
+	if maxDeliver < 1 {
+		errs = append(errs, fmt.Errorf("%s.MaxDeliver %d: must be at least 1 (unlimited redelivery is not allowed)", spec, maxDeliver))
+	}
+	if ackWait < 0 {
+		errs = append(errs, fmt.Errorf("%s.AckWait %s is negative", spec, ackWait))
+	}
+	return errs
 }
 
 // Consumer is a running Consume; stop it with Stop.

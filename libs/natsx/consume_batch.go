@@ -138,24 +138,7 @@ func (s *BatchSpec) applyDefaults() {
 }
 
 func (s *BatchSpec) validate() error {
-	var errs []error
-	if err := ValidToken(s.Stream); err != nil {
-		errs = append(errs, fmt.Errorf("BatchSpec.Stream: %w", err))
-	}
-	if err := ValidToken(s.Durable); err != nil {
-		errs = append(errs, fmt.Errorf("BatchSpec.Durable: %w", err))
-	}
-	for i, f := range s.FilterSubjects {
-		if f == "" {
-			errs = append(errs, fmt.Errorf("BatchSpec.FilterSubjects[%d] is empty", i))
-		}
-	}
-	if s.MaxDeliver < 1 {
-		errs = append(errs, fmt.Errorf("BatchSpec.MaxDeliver %d: must be at least 1 (unlimited redelivery is not allowed)", s.MaxDeliver))
-	}
-	if s.AckWait < 0 {
-		errs = append(errs, fmt.Errorf("BatchSpec.AckWait %s is negative", s.AckWait))
-	}
+	errs := validateDurable("BatchSpec", s.Stream, s.Durable, s.FilterSubjects, s.MaxDeliver, s.AckWait)
 	if s.MaxMessages < 1 {
 		errs = append(errs, fmt.Errorf("BatchSpec.MaxMessages %d: must be at least 1", s.MaxMessages))
 	}
