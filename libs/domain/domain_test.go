@@ -238,3 +238,12 @@ func TestFreeMail(t *testing.T) {
 		t.Error("FreeMailDomains returned the package's own slice")
 	}
 }
+
+func BenchmarkNormalize(b *testing.B) {
+	inputs := []string{"https://www.Example.com/path?q=1", "us.test.com", "acme-corp.co.uk", "münchen.de"}
+	for i := 0; b.Loop(); i++ {
+		if _, err := Normalize(inputs[i%len(inputs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
