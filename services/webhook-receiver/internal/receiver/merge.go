@@ -191,8 +191,11 @@ func (m *merger) commitMerged(batch []*mergeReq, n int) {
 		}
 	}
 	// The first request's context carries the producer span; every message
-	// keeps its own request's trace context.
-	ctx, cancel := batch[0].ctx, context.CancelFunc(func() {})
+	// keeps its own request's trace context. Its cancellation is not passed
+	// on: one caller going away must not fail the others' commit (its own
+	// events may then be stored unacknowledged: HubSpot's retry is a
+	// duplicate the stream drops).
+	ctx, cancel := context.WithoutCancel(batch[0].ctx), context.CancelFunc(func() {})
 	if hasDeadline {
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 	}

@@ -273,3 +273,55 @@ func assertIdle(t *testing.T, m *merger) {
 		t.Errorf("merger left with %d slots taken, %d queued", m.inflight, len(m.queue))
 	}
 }
+
+// secondGated holds the second commit until the test lets it through.
+type secondGated struct {
+	*natsx.Publisher
+	first, second chan struct{}
+	entered       chan struct{} // the second commit has begun
+	n             atomic.Int32
+}
+
+func (g *secondGated) PublishMerged(ctx context.Context, msgs []*nats.Msg) (natsx.BatchResult, error) {
+	switch g.n.Add(1) {
+	case 1:
+		<-g.first
+	case 2:
+		close(g.entered)
+		<-g.second
+	}
+	return g.Publisher.PublishMerged(ctx, msgs)
+}
+
+func TestMergerCommitSurvivesItsFirstCallerLeaving(t *testing.T) {
+	t.Parallel()
+	base, stream := newGated(t)
+	pub := &secondGated{Publisher: base.Publisher, first: make(chan struct{}), second: make(chan struct{}), entered: make(chan struct{})}
+	m := newMerger(pub, natsx.MaxBatchSize, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	first := start(m, ctx, testMsgs(t, span(1, 10)...))
+	waitQueued(t, m, 0, 1)
+	ctxA, cancelA := context.WithCancel(ctx)
+	a := start(m, ctxA, testMsgs(t, span(100, 10)...))
+	waitQueued(t, m, 1, 1)
+	b := start(m, ctx, testMsgs(t, span(200, 10)...))
+	waitQueued(t, m, 2, 1)
+	close(pub.first)
+	<-pub.entered // A commits A and B together
+	cancelA()     // A's caller goes away mid-commit
+	close(pub.second)
+
+	if o := <-first; o.err != nil {
+		t.Fatalf("first request: %v", o.err)
+	}
+	if o := <-b; o.err != nil || len(o.res.Duplicates) != 10 {
+		t.Fatalf("B failed because A's caller left: %+v", o)
+	}
+	<-a // A's answer no longer matters to anyone; its events are stored either way
+	if n := streamCount(t, stream); n != 30 {
+		t.Errorf("stream holds %d messages, want 30", n)
+	}
+	assertIdle(t, m)
+}
