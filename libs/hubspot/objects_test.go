@@ -40,6 +40,18 @@ func TestObjects_CRUDAndPaging(t *testing.T) {
 	if upd.Properties["city"] != "Berlin" {
 		t.Fatalf("update = %+v", upd)
 	}
+	// An update answers with what it wrote and the record's id and dates, not the whole
+	// record (HubSpot's update examples echo the request's properties).
+	if _, ok := upd.Properties["domain"]; ok || upd.Properties["hs_object_id"] != created.ID || upd.Properties["hs_lastmodifieddate"] == "" {
+		t.Fatalf("update answered with properties %v, want city, hs_object_id and the dates", upd.Properties)
+	}
+	bres, err := c.BatchUpdate(ctx, hubspot.Companies, []hubspot.BatchInput{{ID: created.ID, Properties: map[string]string{"city": "Bonn"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := bres.Result(0); !ok || o.Properties["city"] != "Bonn" || o.Properties["name"] != "" || o.Properties["hs_object_id"] != created.ID {
+		t.Fatalf("batch update answered with %+v, want city and hs_object_id only among the record's values", o)
+	}
 	// Validation errors are typed and never retried.
 	_, err = c.Update(ctx, hubspot.Companies, created.ID, "", map[string]string{"numberofemployees": "many"})
 	var he *hubspot.Error

@@ -62,6 +62,14 @@ type readOpts struct {
 	associations []string
 }
 
+// updatedProps is what an update answers with: the properties written (as
+// HubSpot's update examples show: the response echoes the request's
+// properties), plus hs_object_id and the create and modify dates that
+// selectProps adds to every named read; not the record's other properties.
+func updatedProps(written map[string]string) readOpts {
+	return readOpts{props: slices.Collect(maps.Keys(written))}
+}
+
 // selectProps picks the properties to return: the requested ones that have
 // values plus hs_object_id and the create/modify dates, or the object type's
 // defaults when none were requested.
@@ -524,7 +532,7 @@ func (s *Server) patchObject(c *call, w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	p.updateLocked(st, rec, vals, now, c.source(), ch)
 	p.afterWriteLocked(k, rec, vals, now, c.source(), ch)
-	out := p.wireRecord(k, rec, readOpts{props: slices.Collect(maps.Keys(rec.props))})
+	out := p.wireRecord(k, rec, updatedProps(vals))
 	p.mu.Unlock()
 	s.publish(p, ch)
 	writeJSON(w, http.StatusOK, out)
@@ -771,7 +779,7 @@ func (s *Server) batchUpdate(c *call, w http.ResponseWriter, r *http.Request) {
 	for _, pl := range plans {
 		p.updateLocked(st, pl.rec, pl.vals, now, c.source(), ch)
 		p.afterWriteLocked(k, pl.rec, pl.vals, now, c.source(), ch)
-		o := p.wireRecord(k, pl.rec, readOpts{props: slices.Collect(maps.Keys(pl.rec.props))})
+		o := p.wireRecord(k, pl.rec, updatedProps(pl.vals))
 		o.ObjectWriteTraceID = pl.in.ObjectWriteTraceID
 		results = append(results, o)
 	}
