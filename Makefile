@@ -105,8 +105,11 @@ bench: ## benchmarks, printed as ratios against a baseline measured in the same 
 	go run ./services/ingest/cmd/ingest-bench -n $(BENCH_N) -memory-n $(BENCH_MEMORY_N)
 	go run ./services/webhook-receiver/cmd/webhook-bench
 	go run ./services/matcher/cmd/matcher-bench -n $(MATCHER_BENCH_N) -companies $(MATCHER_BENCH_COMPANIES)
-	go run ./services/score-sync/cmd/scoresync-bench -accounts $(SCORESYNC_BENCH_ACCOUNTS) -changed-pct $(SCORESYNC_BENCH_CHANGED) \
-		-batch-n $(SCORESYNC_BENCH_BATCH_N) -import-n $(SCORESYNC_BENCH_IMPORT_N)
+	@# One process pair per phase: a phase's NATS and MappingService state must not weigh on the next.
+	for phase in delta batch import; do \
+		go run ./services/score-sync/cmd/scoresync-bench -phases $$phase -accounts $(SCORESYNC_BENCH_ACCOUNTS) \
+			-changed-pct $(SCORESYNC_BENCH_CHANGED) -batch-n $(SCORESYNC_BENCH_BATCH_N) -import-n $(SCORESYNC_BENCH_IMPORT_N) || exit 1; \
+	done
 	cd libs && go test -run '^$$' -bench 'PublishBatch|PublishAsync' -benchtime 2x ./natsx/
 	cd libs && go test -run '^$$' -bench GovernedBatchUpdate -benchtime 1x ./hubspot/
 
