@@ -291,17 +291,12 @@ func (c *Consumer) handle(m jetstream.Msg) {
 		}
 	case IsPermanent(err):
 		_ = spanErr(span, err)
-		reason := oneLine(err.Error(), maxReasonLen)
 		if mdErr != nil {
 			log.Error("permanent failure, but message metadata is unreadable; redelivering", "err", err, "metadata_err", mdErr)
 			c.nak(m, numDelivered, log)
 			return
 		}
-		dl := deadLetter{
-			stream: md.Stream, consumer: c.spec.Durable, subject: m.Subject(), seq: streamSeq,
-			deliveries: numDelivered, header: m.Headers(), data: m.Data(), reason: reason,
-		}
-		if dlErr := publishDeadLetter(ctx, c.js, dl); dlErr != nil {
+		if dlErr := deadLetterMsg(ctx, c.js, c.spec.Durable, m, md, err, log); dlErr != nil {
 			// Keep the original: it is retried, and dead-lettered next time.
 			log.Error("dead-letter publish failed; redelivering", "err", err, "dlq_err", dlErr)
 			span.RecordError(dlErr)
@@ -309,10 +304,6 @@ func (c *Consumer) handle(m jetstream.Msg) {
 			return
 		}
 		span.SetAttributes(attribute.Bool("signalbridge.dead_lettered", true))
-		log.Warn("permanent failure: message dead-lettered", "err", err, "dlq_subject", DLQSubject(md.Stream, c.spec.Durable))
-		if terr := m.TermWithReason(oneLine(reason, 256)); terr != nil {
-			log.Warn("term failed", "err", terr)
-		}
 	default:
 		_ = spanErr(span, err)
 		delay := c.nak(m, numDelivered, log)

@@ -620,7 +620,6 @@ func (c *BatchConsumer) settle(ctx context.Context, msgs []jetstream.Msg, errs [
 // whether m was dead-lettered.
 func (c *BatchConsumer) deadLetter(ctx context.Context, m jetstream.Msg, cause error, span trace.Span) bool {
 	span.RecordError(cause)
-	reason := oneLine(cause.Error(), maxReasonLen)
 	log := c.log.With("subject", m.Subject(), "msg_id", m.Headers().Get(HeaderMsgID))
 	md, err := m.Metadata()
 	if err != nil {
@@ -629,19 +628,11 @@ func (c *BatchConsumer) deadLetter(ctx context.Context, m jetstream.Msg, cause e
 		return false
 	}
 	log = log.With("stream_seq", md.Sequence.Stream, "deliveries", md.NumDelivered)
-	dl := deadLetter{
-		stream: md.Stream, consumer: c.spec.Durable, subject: m.Subject(), seq: md.Sequence.Stream,
-		deliveries: md.NumDelivered, header: m.Headers(), data: m.Data(), reason: reason,
-	}
-	if err := publishDeadLetter(ctx, c.js, dl); err != nil {
+	if err := deadLetterMsg(ctx, c.js, c.spec.Durable, m, md, cause, log); err != nil {
 		log.Error("dead-letter publish failed; redelivering", "err", cause, "dlq_err", err)
 		span.RecordError(err)
 		c.nak(m)
 		return false
-	}
-	log.Warn("permanent failure: message dead-lettered", "err", cause, "dlq_subject", DLQSubject(md.Stream, c.spec.Durable))
-	if err := m.TermWithReason(oneLine(reason, 256)); err != nil {
-		log.Warn("term failed", "err", err)
 	}
 	return true
 }

@@ -42,6 +42,26 @@ type deadLetter struct {
 	reason                    string
 }
 
+// deadLetterMsg copies m, a delivery of consumer durable that failed for
+// good with cause, to the DLQ and terminates it. On error nothing was
+// terminated: the caller naks m, so it is retried and dead-lettered on a
+// later delivery.
+func deadLetterMsg(ctx context.Context, js jetstream.JetStream, durable string, m jetstream.Msg, md *jetstream.MsgMetadata, cause error, log *slog.Logger) error {
+	reason := oneLine(cause.Error(), maxReasonLen)
+	dl := deadLetter{
+		stream: md.Stream, consumer: durable, subject: m.Subject(), seq: md.Sequence.Stream,
+		deliveries: md.NumDelivered, header: m.Headers(), data: m.Data(), reason: reason,
+	}
+	if err := publishDeadLetter(ctx, js, dl); err != nil {
+		return err
+	}
+	log.Warn("permanent failure: message dead-lettered", "err", cause, "dlq_subject", DLQSubject(md.Stream, durable))
+	if err := m.TermWithReason(oneLine(reason, 256)); err != nil {
+		log.Warn("term failed", "err", err)
+	}
+	return nil
+}
+
 // publishDeadLetter publishes dl to dlq.<stream>.<consumer> and waits for the
 // acknowledgement. The copy keeps the payload and headers (minus Nats-*
 // control headers; the original Nats-Msg-Id goes to Sb-Dlq-Msg-Id).
