@@ -200,11 +200,7 @@ func TestConsumeBatchPermanentGoesToDLQ(t *testing.T) {
 		natsx.HeaderDLQMsgID:      "poison",
 		natsx.HeaderEventType:     "google.protobuf.StringValue",
 	}
-	for k, v := range want {
-		if got := d.Header.Get(k); got != v {
-			t.Errorf("DLQ header %s = %q, want %q", k, got, v)
-		}
-	}
+	checkDLQHeaders(t, d, want)
 	if d.Header.Get("Nats-Batch-Id") != "" {
 		t.Errorf("DLQ copy kept the original's batch headers: %v", d.Header)
 	}
@@ -275,11 +271,7 @@ func TestConsumeBatchMaxDeliverForwardedToDLQ(t *testing.T) {
 		natsx.HeaderDLQDeliveries: "3",
 		natsx.HeaderDLQMsgID:      "always-fails",
 	}
-	for k, v := range want {
-		if got := d.Header.Get(k); got != v {
-			t.Errorf("DLQ header %s = %q, want %q", k, got, v)
-		}
-	}
+	checkDLQHeaders(t, d, want)
 	if n := len(got.of("always-fails")); n != 3 {
 		t.Errorf("handled %d times, want MaxDeliver = 3", n)
 	}

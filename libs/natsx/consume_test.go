@@ -199,11 +199,7 @@ func TestConsumePermanentGoesToDLQ(t *testing.T) {
 		natsx.HeaderDLQMsgID:      "poison",
 		natsx.HeaderEventType:     "google.protobuf.StringValue",
 	}
-	for k, v := range want {
-		if got := d.Header.Get(k); got != v {
-			t.Errorf("DLQ header %s = %q, want %q", k, got, v)
-		}
-	}
+	checkDLQHeaders(t, d, want)
 	if d.Header.Get("Nats-Batch-Id") != "" {
 		t.Errorf("DLQ copy kept the original's batch headers: %v", d.Header)
 	}
@@ -239,11 +235,7 @@ func TestConsumeMaxDeliverForwardedToDLQ(t *testing.T) {
 		natsx.HeaderDLQDeliveries: "3",
 		natsx.HeaderDLQMsgID:      "always-fails",
 	}
-	for k, v := range want {
-		if got := d.Header.Get(k); got != v {
-			t.Errorf("DLQ header %s = %q, want %q", k, got, v)
-		}
-	}
+	checkDLQHeaders(t, d, want)
 	if d.Subject != "dlq.SIGNALS.test-maxdel" {
 		t.Errorf("DLQ subject = %q", d.Subject)
 	}

@@ -107,3 +107,13 @@ func msgIDs(msgs []*jetstream.RawStreamMsg) []string {
 	}
 	return ids
 }
+
+// checkDLQHeaders reports every header of the dead letter d that differs from want.
+func checkDLQHeaders(t *testing.T, d *jetstream.RawStreamMsg, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got := d.Header.Get(k); got != v {
+			t.Errorf("DLQ header %s = %q, want %q", k, got, v)
+		}
+	}
+}
