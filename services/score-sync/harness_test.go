@@ -285,6 +285,18 @@ func scoreFor(domain string, i, v int, at time.Time) score {
 	}
 }
 
+// scoreAll scores the portal's first n companies (version v, scored at at): by company index,
+// and as one batch to publish.
+func (p *tportal) scoreAll(n, v int, at time.Time) (map[int]score, []score) {
+	want := make(map[int]score, n)
+	batch := make([]score, 0, n)
+	for i := range n {
+		want[i] = scoreFor(p.domain(i), i, v, at)
+		batch = append(batch, want[i])
+	}
+	return want, batch
+}
+
 func (h *harness) publish(t *testing.T, portalID string, scores ...score) {
 	t.Helper()
 	for _, s := range scores {

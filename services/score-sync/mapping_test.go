@@ -74,12 +74,7 @@ func TestCustomMappingWritesScoresToExistingProperties(t *testing.T) {
 		"very high", "vh", "High", "h", "Medium", "m", "Low", "l", "None", "n", "Unknown", "u")
 	svc := h.start(t, instanceOptions{})
 	t0 := h.clock.Now().Add(-time.Hour)
-	want := map[int]score{}
-	var batch []score
-	for i := range n {
-		want[i] = scoreFor(p.domain(i), i, 0, t0)
-		batch = append(batch, want[i])
-	}
+	want, batch := p.scoreAll(n, 0, t0)
 	h.publish(t, p.id, batch...)
 
 	run := svc.sync(t, p.id, auto)

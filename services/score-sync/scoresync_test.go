@@ -51,12 +51,7 @@ func TestFullThenDeltaSendsOnlyTheChanges(t *testing.T) {
 	svc := h.start(t, instanceOptions{})
 	t0 := h.clock.Now().Add(-time.Hour)
 
-	want := map[int]score{}
-	var batch []score
-	for i := range 60 {
-		want[i] = scoreFor(p.domain(i), i, 0, t0)
-		batch = append(batch, want[i])
-	}
+	want, batch := p.scoreAll(60, 0, t0)
 	// Three accounts HubSpot has no company for, and two more accounts of companies 0 and 1
 	// (scored earlier than the companies' own accounts, so those win).
 	for i := range 3 {
@@ -303,12 +298,7 @@ func TestFailedImportChunkIsHealedByTheNextRun(t *testing.T) {
 	p := h.addPortal(t, n, "  import_threshold: 1", hubspottest.PortalOptions{})
 	svc := h.start(t, instanceOptions{config: func(c *scoresync.Config) { c.ImportChunkRows = 100; c.ImportConcurrency = 1 }})
 	t0 := h.clock.Now().Add(-time.Hour)
-	want := map[int]score{}
-	var batch []score
-	for i := range n {
-		want[i] = scoreFor(p.domain(i), i, 0, t0)
-		batch = append(batch, want[i])
-	}
+	want, batch := p.scoreAll(n, 0, t0)
 	h.publish(t, p.id, batch...)
 	// The first import upload fails (HubSpot answers 500; an upload is not retried).
 	p.sb.Faults(hubspottest.Faults{Method: "POST", PathPrefix: "/crm/v3/imports", NextErrors: 1, ErrorStatus: 500})
@@ -336,12 +326,7 @@ func TestCrashMidRunIsHealedByTheNextRun(t *testing.T) {
 		c.BatchWorkers, c.ConfirmFlushRows = 1, 100
 	}})
 	t0 := h.clock.Now().Add(-time.Hour)
-	want := map[int]score{}
-	var batch []score
-	for i := range n {
-		want[i] = scoreFor(p.domain(i), i, 0, t0)
-		batch = append(batch, want[i])
-	}
+	want, batch := p.scoreAll(n, 0, t0)
 	h.publish(t, p.id, batch...)
 	p.sb.Faults(hubspottest.Faults{Latency: 100 * time.Millisecond, PathPrefix: "/crm/v3/objects/companies/batch/update"})
 
@@ -618,10 +603,7 @@ func TestAReplicaRunsAtMostMaxRunsAtOnce(t *testing.T) {
 	}})
 	t0 := h.clock.Now().Add(-time.Hour)
 	for _, p := range []*tportal{a, b} {
-		var batch []score
-		for i := range len(p.companies) {
-			batch = append(batch, scoreFor(p.domain(i), i, 0, t0))
-		}
+		_, batch := p.scoreAll(len(p.companies), 0, t0)
 		h.publish(t, p.id, batch...)
 	}
 	h.waitIntake(t)
