@@ -214,9 +214,13 @@ func (p *Publisher) publishBatch(ctx context.Context, msgs []*nats.Msg, merged b
 		trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
 	defer span.End()
 
+	var traceFields []string // the propagator's header fields, looked up once per batch
+	if merged {
+		traceFields = otel.GetTextMapPropagator().Fields()
+	}
 	out := make([]*nats.Msg, len(unique))
 	for j, i := range unique {
-		if merged && hasTraceContext(msgs[i].Header) {
+		if merged && hasTraceContext(msgs[i].Header, traceFields) {
 			out[j] = &nats.Msg{Subject: msgs[i].Subject, Data: msgs[i].Data, Header: cloneHeader(msgs[i].Header)}
 			continue
 		}
@@ -440,10 +444,10 @@ func outgoing(ctx context.Context, msg *nats.Msg) *nats.Msg {
 	return out
 }
 
-// hasTraceContext reports whether h carries a value of a field of the
-// global propagator (traceparent for W3C trace context).
-func hasTraceContext(h nats.Header) bool {
-	for _, f := range otel.GetTextMapPropagator().Fields() {
+// hasTraceContext reports whether h carries a value of one of fields, the
+// global propagator's (traceparent for W3C trace context).
+func hasTraceContext(h nats.Header, fields []string) bool {
+	for _, f := range fields {
 		if HeaderCarrier(h).Get(f) != "" {
 			return true
 		}
