@@ -58,6 +58,7 @@ type Config struct {
 	SearchMirroredMisses bool          `env:"SEARCH_MIRRORED_MISSES" default:"true" desc:"also ask HubSpot about domains a complete mirror lacks (new domains)"`
 	MissLinger           time.Duration `env:"MISS_LINGER" default:"10ms" desc:"how long a miss waits to share a HubSpot search"`
 	MissWait             time.Duration `env:"MISS_WAIT" default:"5s" desc:"longest wait for HubSpot on a miss; then a mirrored portal gets the mirror's answer"`
+	CacheKeys            int           `env:"CACHE_KEYS" default:"200000" desc:"domains and emails whose mirror answers a replica keeps in memory, checked against the mirror's generation on every look-up; 0: none"`
 
 	Sync            bool          `env:"SYNC" default:"true" desc:"run the scheduled CRM reads (full, then incremental)"`
 	SyncTick        time.Duration `env:"SYNC_TICK" default:"15s" desc:"how often due CRM reads are looked for"`
@@ -86,6 +87,9 @@ func (c Config) Validate() error {
 	}
 	if c.MatchBatch < 1 || c.MatchBatch > natsx.MaxBatchSize {
 		errs = append(errs, fmt.Errorf("SB_MATCHER_MATCH_BATCH: %d is outside 1..%d", c.MatchBatch, natsx.MaxBatchSize))
+	}
+	if c.CacheKeys < 0 {
+		errs = append(errs, fmt.Errorf("SB_MATCHER_CACHE_KEYS: %d is negative (0 turns the in-memory cache off)", c.CacheKeys))
 	}
 	if c.NegativeTTL <= 0 {
 		errs = append(errs, fmt.Errorf("SB_MATCHER_NEGATIVE_TTL: %s must be positive", c.NegativeTTL))
@@ -175,7 +179,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		})
 	}
 	s.resolver = resolve.New(s.store, s.health, clients, resolve.Options{
-		NegativeTTL: cfg.NegativeTTL, SearchMirroredMisses: cfg.SearchMirroredMisses, Linger: cfg.MissLinger, MissWait: cfg.MissWait, Logger: log,
+		NegativeTTL: cfg.NegativeTTL, SearchMirroredMisses: cfg.SearchMirroredMisses, Linger: cfg.MissLinger, MissWait: cfg.MissWait,
+		WarmMax: warmMax(cfg.CacheKeys), Logger: log,
 	})
 	meter := deps.Meter.Meter("signalbridge/matcher")
 	var err error
@@ -237,6 +242,14 @@ func (s *Service) ReadNow(ctx context.Context, portalID string, obj mirror.Objec
 		return errors.New("matcher: no Redis, no mirror to sync")
 	}
 	return s.syncer.ReadNow(ctx, portalID, obj, mode)
+}
+
+// warmMax turns SB_MATCHER_CACHE_KEYS into resolve.Options.WarmMax (negative: off).
+func warmMax(keys int) int {
+	if keys == 0 {
+		return -1
+	}
+	return keys
 }
 
 func (s *Service) registerMetrics(meter metric.Meter) error {

@@ -72,10 +72,10 @@ func main() {
 }
 
 type options struct {
-	n, natsxN, companies, workers, rpcCalls, coldCompanies, parallel, batch int
-	linger                                                                  time.Duration
-	lazy                                                                    bool
-	redisURL, cpuProfile                                                    string
+	n, natsxN, companies, workers, rpcCalls, coldCompanies, parallel, batch, cacheKeys int
+	linger                                                                             time.Duration
+	lazy                                                                               bool
+	redisURL, cpuProfile                                                               string
 }
 
 // bench holds the shared set-up.
@@ -105,6 +105,7 @@ func run() error {
 	flag.IntVar(&o.workers, "workers", 512, "natsx.Consume loops (raw natsx baseline and the natsx mode)")
 	flag.IntVar(&o.parallel, "parallel", 2, "match batches in flight")
 	flag.IntVar(&o.batch, "batch", 1000, "most signals matched and published together")
+	flag.IntVar(&o.cacheKeys, "cache-keys", 200_000, "SB_MATCHER_CACHE_KEYS: mirror answers kept in memory (0: none)")
 	flag.DurationVar(&o.linger, "linger", time.Millisecond, "how long a match batch waits for more signals")
 	flag.IntVar(&o.rpcCalls, "rpc-calls", 20_000, "ResolveAccount calls per latency phase")
 	flag.IntVar(&o.coldCompanies, "cold-companies", 5_000, "companies in the cold-start portal")
@@ -207,7 +208,7 @@ func (b *bench) service(mode string) (*matcher.Service, error) {
 		GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		SignalConsumer: mode, SignalWorkers: b.o.workers, MatchBatch: b.o.batch, MatchLinger: b.o.linger, MatchParallel: b.o.parallel,
 		CRMWorkers: 8, CRMLinger: 20 * time.Millisecond,
-		NegativeTTL: 10 * time.Minute, SearchMirroredMisses: true, MissLinger: 10 * time.Millisecond,
+		NegativeTTL: 10 * time.Minute, SearchMirroredMisses: true, MissLinger: 10 * time.Millisecond, CacheKeys: b.o.cacheKeys,
 		Sync: false, SyncTick: time.Minute, FullReadEvery: -1, SyncConcurrency: 1, IndexLag: 5 * time.Minute,
 		RedisProbe: 500 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
 	}, matcher.Deps{

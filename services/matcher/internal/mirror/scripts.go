@@ -13,18 +13,24 @@ import "github.com/redis/go-redis/v9"
 // The scripts touch keys they build from the portal prefix ("sb:{portal}:"). Every such
 // key carries the portal's hash tag, so in Redis Cluster they all live in the slot of
 // KEYS[1]; scripts are per portal and never mix portals.
+//
+// Every write that changes what a look-up answers bumps a field of the portal's generation
+// hash "<prefix>gen" in the same script call: "c" for companies and deals (a deal changes
+// its companies' open-deal counts), "p" for contacts. A copy of look-up answers kept
+// outside Redis is current while the generation it was read under is unchanged.
 
 // putScript writes records with their index entries, atomically per call:
 //
 //	KEYS[1]  record hash
-//	ARGV     prefix, index kind, tombstone kind, miss kind ("" = none), then (id, modified, value)*
+//	ARGV     prefix, index kind, tombstone kind, miss kind ("" = none), generation field,
+//	         then (id, modified, value)*
 //
 // A record is skipped when the stored one is newer, or when a tombstone at least as new
 // says it was deleted. Entries that appear or disappear invalidate the negative cache of
 // their key. It returns {written, unchanged, skipped}.
 var putScript = redis.NewScript(`
 local h = KEYS[1]
-local prefix, ik, gk, mk = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local prefix, ik, gk, mk, gen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local written, unchanged, skipped = 0, 0, 0
 local function entries(v)
   local out = {}
@@ -37,7 +43,7 @@ local function entries(v)
   end
   return out
 end
-for i = 5, #ARGV, 3 do
+for i = 6, #ARGV, 3 do
   local id, mod, val = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
   local gkey = prefix .. 'gone:' .. gk .. ':' .. id
   local gone = redis.call('GET', gkey)
@@ -72,6 +78,7 @@ for i = 5, #ARGV, 3 do
     written = written + 1
   end
 end
+if written > 0 then redis.call('HINCRBY', prefix .. 'gen', gen, 1) end
 return {written, unchanged, skipped}
 `)
 
@@ -79,7 +86,7 @@ return {written, unchanged, skipped}
 //
 //	KEYS[1]  record hash
 //	ARGV     prefix, index kind, tombstone kind, miss kind, extra kind ("" = none),
-//	         tombstone TTL seconds, deleted-at ms, then ids
+//	         tombstone TTL seconds, deleted-at ms, generation field, then ids
 //
 // The extra kind names a set keyed by the deleted id that goes with it (a company's
 // open deals). A tombstone newer than deleted-at is kept. It returns how many records
@@ -87,9 +94,9 @@ return {written, unchanged, skipped}
 var deleteScript = redis.NewScript(`
 local h = KEYS[1]
 local prefix, ik, gk, mk, xk = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local ttl, at = tonumber(ARGV[6]), tonumber(ARGV[7])
+local ttl, at, gen = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
 local removed = 0
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local id = ARGV[i]
   local old = redis.call('HGET', h, id)
   if old then
@@ -111,6 +118,7 @@ for i = 8, #ARGV do
   local gone = tonumber(redis.call('GET', gkey) or '0')
   if gone < at then redis.call('SET', gkey, at, 'EX', ttl) end
 end
+if removed > 0 then redis.call('HINCRBY', prefix .. 'gen', gen, 1) end
 return removed
 `)
 

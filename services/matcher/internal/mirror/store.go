@@ -74,12 +74,13 @@ type layout struct {
 	miss  string // negative-cache kind ("" = none)
 	count string // per-record set counted on lookup ("" = none)
 	extra string // per-record set deleted with the record ("" = none)
+	gen   string // field of the generation hash its writes bump
 }
 
 var layouts = map[Object]layout{
-	Companies: {hash: "co", index: "dom", gone: "co", miss: "dom", count: "odeals", extra: "odeals"},
-	Contacts:  {hash: "ct", index: "em", gone: "ct", miss: "em"},
-	Deals:     {hash: "deal", index: "odeals", gone: "deal"},
+	Companies: {hash: "co", index: "dom", gone: "co", miss: "dom", count: "odeals", extra: "odeals", gen: genCompanies},
+	Contacts:  {hash: "ct", index: "em", gone: "ct", miss: "em", gen: genContacts},
+	Deals:     {hash: "deal", index: "odeals", gone: "deal", gen: genCompanies},
 }
 
 // Store reads and writes the mirror. It is safe for concurrent use.
@@ -329,8 +330,8 @@ func (s *Store) put(ctx context.Context, portal string, obj Object, items []item
 	var total WriteStats
 	for start := 0; start < len(items); start += maxScriptRecords {
 		part := items[start:min(start+maxScriptRecords, len(items))]
-		args := make([]any, 0, 4+3*len(part))
-		args = append(args, prefix(portal), l.index, l.gone, l.miss)
+		args := make([]any, 0, 5+3*len(part))
+		args = append(args, prefix(portal), l.index, l.gone, l.miss, l.gen)
 		for _, it := range part {
 			args = append(args, it.id, it.modified, it.value)
 		}
@@ -383,8 +384,8 @@ func (s *Store) Delete(ctx context.Context, portal string, obj Object, ids []str
 	removed := 0
 	for start := 0; start < len(ids); start += maxScriptRecords {
 		part := ids[start:min(start+maxScriptRecords, len(ids))]
-		args := make([]any, 0, 7+len(part))
-		args = append(args, prefix(portal), l.index, l.gone, l.miss, l.extra, int64(s.tombstoneTTL/time.Second), deletedAt.UnixMilli())
+		args := make([]any, 0, 8+len(part))
+		args = append(args, prefix(portal), l.index, l.gone, l.miss, l.extra, int64(s.tombstoneTTL/time.Second), deletedAt.UnixMilli(), l.gen)
 		for _, id := range part {
 			args = append(args, id)
 		}

@@ -54,7 +54,11 @@ type Options struct {
 	// (defaults 1m and 100,000 keys).
 	LocalTTL time.Duration
 	LocalMax int
-	Logger   *slog.Logger
+	// WarmMax bounds the in-process copy of the mirror's answers, kept while Redis is up
+	// and checked against the portal's mirror generation on every look-up (default
+	// 200,000 domains and emails; negative turns it off).
+	WarmMax int
+	Logger  *slog.Logger
 }
 
 // Stats count the resolver's HubSpot work.
@@ -65,6 +69,8 @@ type Stats struct {
 	EmailsFetched  int64 // emails looked up in HubSpot
 	FetchErrors    int64 // failed HubSpot look-ups
 	RedisErrors    int64 // failed Redis calls
+	WarmHits       int64 // domains and emails answered from the in-process copy of the mirror
+	WarmEntries    int   // domains and emails in that copy now
 }
 
 // Resolver answers look-ups. It is safe for concurrent use.
@@ -77,8 +83,9 @@ type Resolver struct {
 	domains *batch.Batcher[string, []match.Hit]
 	emails  *batch.Batcher[string, []match.ContactHit]
 	local   *localCache
+	warm    *warmCache
 
-	searchCalls, batchReads, domainsFetched, emailsFetched, fetchErrors, redisErrors atomic.Int64
+	searchCalls, batchReads, domainsFetched, emailsFetched, fetchErrors, redisErrors, warmHits atomic.Int64
 }
 
 // New returns a Resolver. store and health may be nil (no Redis at all).
@@ -101,11 +108,14 @@ func New(store *mirror.Store, health *Health, clients mirror.ClientFunc, opts Op
 	if opts.LocalMax <= 0 {
 		opts.LocalMax = 100_000
 	}
+	if opts.WarmMax == 0 {
+		opts.WarmMax = 200_000
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Resolver{store: store, health: health, clients: clients, opts: opts, log: opts.Logger,
-		local: newLocalCache(opts.LocalTTL, opts.LocalMax)}
+		local: newLocalCache(opts.LocalTTL, opts.LocalMax), warm: newWarmCache(opts.WarmMax)}
 	interactive := func(ctx context.Context) context.Context { return hubspot.WithClass(ctx, quota.Interactive) }
 	bo := batch.Options{Max: MaxSearchValues, Linger: opts.Linger, Concurrency: opts.FetchConcurrency, Context: interactive}
 	r.domains = batch.New(r.fetchDomains, bo)
@@ -120,6 +130,7 @@ func (r *Resolver) Stats() Stats {
 		SearchCalls: r.searchCalls.Load(), BatchReadCalls: r.batchReads.Load(),
 		DomainsFetched: r.domainsFetched.Load(), EmailsFetched: r.emailsFetched.Load(),
 		FetchErrors: r.fetchErrors.Load(), RedisErrors: r.redisErrors.Load(),
+		WarmHits: r.warmHits.Load(), WarmEntries: r.warm.size(),
 	}
 }
 
@@ -173,7 +184,7 @@ func (r *Resolver) Resolve(ctx context.Context, portal string, qs []Query) ([]An
 	ready := false
 	if r.redisUp() {
 		var err error
-		ready, err = r.lookupMirror(ctx, portal, domains, emails, companyHits, contactHits)
+		ready, err = r.lookupWarm(ctx, portal, domains, emails, companyHits, contactHits)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err
@@ -241,6 +252,32 @@ func (r *Resolver) Resolve(ctx context.Context, portal string, qs []Query) ([]An
 		}
 	}
 	return answers, nil
+}
+
+// lookupWarm fills the hits of domains and emails from the in-process cache, checked
+// against the portal's mirror generation, and from the mirror for the keys the cache
+// lacks. Ready is only known when the mirror was asked; when every key was in the cache
+// there is nothing left for it to decide.
+func (r *Resolver) lookupWarm(ctx context.Context, portal string, domains, emails []string,
+	companyHits map[string][]match.Hit, contactHits map[string][]match.ContactHit) (bool, error) {
+	if r.warm.max <= 0 {
+		return r.lookupMirror(ctx, portal, domains, emails, companyHits, contactHits)
+	}
+	gen, err := r.store.Generation(ctx, portal)
+	if err != nil {
+		return false, err
+	}
+	missD, missE := r.warm.lookup(portal, gen, domains, emails, companyHits, contactHits)
+	r.warmHits.Add(int64(len(domains) + len(emails) - len(missD) - len(missE)))
+	if len(missD)+len(missE) == 0 {
+		return false, nil
+	}
+	ready, err := r.lookupMirror(ctx, portal, missD, missE, companyHits, contactHits)
+	if err != nil {
+		return false, err
+	}
+	r.warm.put(portal, gen, missD, missE, companyHits, contactHits)
+	return ready, nil
 }
 
 // lookupMirror reads domains and emails from the mirror in one round trip and fills the
