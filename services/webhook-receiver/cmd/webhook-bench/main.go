@@ -15,7 +15,8 @@
 // Two measurements: throughput (-n events as fast as -workers concurrent
 // senders go), and latency at a fixed rate (-rate events/s for -duration,
 // open loop: each request's latency counts from when it was due, so a stall
-// shows).
+// shows). After the latency phases it probes the store's disk alone (a
+// write+fsync every 5 ms), since every commit waits for one.
 //
 //	go run ./services/webhook-receiver/cmd/webhook-bench -n 100000 -rate 20000 -duration 10s
 package main
@@ -266,6 +267,15 @@ func run() error {
 			fmt.Printf("  %-40s %12.0f %8.1f %8.1f %8.1f %8d %8s\n", ph.label, achieved*batchSize,
 				ms(percentile(lat, 0.50)), ms(percentile(lat, 0.99)), ms(maxLat), refused, ph.target)
 		}
+		// The disk under both: a bare write+fsync, as the server does for every
+		// commit, with nothing else running.
+		p50, p99, maxF, n, err := fsyncProbe(dir, o.duration)
+		if err != nil {
+			return fmt.Errorf("fsync probe: %w", err)
+		}
+		fmt.Printf("  context: this store's disk alone, %d write+fsync of 64 KiB, one every 5 ms: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+			n, ms(p50), ms(p99), ms(maxF))
+		fmt.Printf("  (a request is answered after the fsync of its commit: one slow fsync delays every request of that moment)\n")
 	}
 	return nil
 }
@@ -555,3 +565,28 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// fsyncProbe writes 64 KiB and fsyncs it in dir every 5 ms for d and returns
+// the latency percentiles of those write+fsync pairs.
+func fsyncProbe(dir string, d time.Duration) (p50, p99, maxLat time.Duration, n int, err error) {
+	f, err := os.CreateTemp(dir, "fsync-probe-")
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	var lat []time.Duration
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		start := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			return 0, 0, 0, 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return 0, 0, 0, 0, err
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	return percentile(lat, 0.50), percentile(lat, 0.99), lat[len(lat)-1], len(lat), nil
+}
