@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/signalbridge/signalbridge/libs/domain"
 	signalsv1 "github.com/signalbridge/signalbridge/libs/gen/signalbridge/signals/v1"
@@ -162,6 +163,53 @@ type Account struct {
 // NormalizeAccount normalises an account's primary domain and aliases. Invalid values
 // are reported (one FieldError each) and left out of the result.
 func NormalizeAccount(primary string, aliases []string) (Account, []*FieldError) {
+	return normalizeAccount(domain.Normalize, primary, aliases)
+}
+
+// DomainMemo remembers domain.Normalize's answers, valid or not, for up to max inputs
+// (then it starts again empty). The signals of one account repeat its domains, and
+// normalising a domain (IDNA mapping, Public Suffix List look-ups) costs more than
+// matching it. It is safe for concurrent use.
+type DomainMemo struct {
+	max  int
+	mu   sync.Mutex
+	seen map[string]memoized
+}
+
+type memoized struct {
+	d   string
+	err error
+}
+
+// NewDomainMemo returns a DomainMemo of up to max inputs.
+func NewDomainMemo(max int) *DomainMemo {
+	return &DomainMemo{max: max, seen: make(map[string]memoized)}
+}
+
+// Normalize is domain.Normalize, remembered.
+func (m *DomainMemo) Normalize(raw string) (string, error) {
+	m.mu.Lock()
+	r, ok := m.seen[raw]
+	m.mu.Unlock()
+	if ok {
+		return r.d, r.err
+	}
+	r.d, r.err = domain.Normalize(raw)
+	m.mu.Lock()
+	if len(m.seen) >= m.max {
+		clear(m.seen)
+	}
+	m.seen[raw] = r
+	m.mu.Unlock()
+	return r.d, r.err
+}
+
+// NormalizeAccount is the package's NormalizeAccount with remembered domains.
+func (m *DomainMemo) NormalizeAccount(primary string, aliases []string) (Account, []*FieldError) {
+	return normalizeAccount(m.Normalize, primary, aliases)
+}
+
+func normalizeAccount(normalize func(string) (string, error), primary string, aliases []string) (Account, []*FieldError) {
 	var a Account
 	var errs []*FieldError
 	add := func(field, raw string) {
@@ -171,7 +219,7 @@ func NormalizeAccount(primary string, aliases []string) (Account, []*FieldError)
 			}
 			return
 		}
-		d, err := domain.Normalize(raw)
+		d, err := normalize(raw)
 		if err != nil {
 			errs = append(errs, &FieldError{Field: field, Value: raw, Err: err})
 			return

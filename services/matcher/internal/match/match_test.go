@@ -96,24 +96,39 @@ func TestNormalizeAccount(t *testing.T) {
 		{"invalid values reported with their field", "localhost", []string{"acme.com", "", "10.1.1.1", "co.uk"},
 			Account{Domains: []string{"acme.com"}}, []string{"domain", "aliases[1]", "aliases[2]", "aliases[3]"}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got, errs := NormalizeAccount(tc.primary, tc.aliases)
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("account = %+v, want %+v", got, tc.want)
-			}
-			var fields []string
-			for _, e := range errs {
-				fields = append(fields, e.Field)
-				if e.Error() == "" || errors.Unwrap(e) == nil {
-					t.Errorf("error %#v has no message or cause", e)
+	// The memos answer as NormalizeAccount does, cold and warm; the tiny one starts
+	// again empty all the time; the shared one is used by the parallel cases at once.
+	shared, tiny := NewDomainMemo(1000), NewDomainMemo(2)
+	normalizers := map[string]func(string, []string) (Account, []*FieldError){
+		"plain": NormalizeAccount, "memo": shared.NormalizeAccount, "tiny memo": tiny.NormalizeAccount,
+	}
+	t.Run("cases", func(t *testing.T) {
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				for name, normalize := range normalizers {
+					for round := range 2 {
+						got, errs := normalize(tc.primary, tc.aliases)
+						if !reflect.DeepEqual(got, tc.want) {
+							t.Errorf("%s, round %d: account = %+v, want %+v", name, round, got, tc.want)
+						}
+						var fields []string
+						for _, e := range errs {
+							fields = append(fields, e.Field)
+							if e.Error() == "" || errors.Unwrap(e) == nil {
+								t.Errorf("%s, round %d: error %#v has no message or cause", name, round, e)
+							}
+						}
+						if !reflect.DeepEqual(fields, tc.badField) {
+							t.Errorf("%s, round %d: error fields = %v, want %v", name, round, fields, tc.badField)
+						}
+					}
 				}
-			}
-			if !reflect.DeepEqual(fields, tc.badField) {
-				t.Errorf("error fields = %v, want %v", fields, tc.badField)
-			}
-		})
+			})
+		}
+	}) // the parallel cases have all ended here
+	if n := len(tiny.seen); n == 0 || n > 2 {
+		t.Errorf("tiny memo holds %d inputs, want 1 or 2", n)
 	}
 	_, errs := NormalizeAccount("10.0.0.1", nil)
 	if len(errs) != 1 || !errors.Is(errs[0], domain.ErrIPAddress) {

@@ -103,6 +103,7 @@ type Signals struct {
 	forward func()
 
 	batch *natsx.BatchConsumer // ModeBatch
+	norm  *match.DomainMemo
 }
 
 // job is one signal of a batch.
@@ -160,7 +161,7 @@ func NewSignals(nc *nats.Conn, js jetstream.JetStream, res *resolve.Resolver, op
 		nc: nc, js: js, res: res, pub: natsx.NewPublisher(nc, js, opts.Tracer), opts: opts, log: opts.Logger,
 		tracer: opts.Tracer.Tracer(instrumentationID),
 		in:     make(chan *job, queue), quit: make(chan struct{}), stopped: make(chan struct{}),
-		sem: make(chan struct{}, opts.Concurrency),
+		sem: make(chan struct{}, opts.Concurrency), norm: match.NewDomainMemo(domainMemoSize),
 	}
 	var err error
 	if s.matched, err = opts.Meter.Int64Counter("signalbridge.matcher.signals", metric.WithDescription("signals matched and published, by outcome")); err != nil {
@@ -397,7 +398,7 @@ func (s *Signals) process(ctx context.Context, batch []*job) []error {
 	for portal, idx := range byPortal {
 		qs := make([]resolve.Query, len(idx))
 		for k, i := range idx {
-			qs[k] = query(batch[i].sr.GetSignal())
+			qs[k] = query(s.norm, batch[i].sr.GetSignal())
 		}
 		answers, err := s.res.Resolve(ctx, portal, qs)
 		if err != nil {
@@ -443,10 +444,13 @@ func (s *Signals) process(ctx context.Context, batch []*job) []error {
 	return errs
 }
 
+// domainMemoSize bounds the account domains whose normalisation the pipeline remembers.
+const domainMemoSize = 100_000
+
 // query turns a signal into a resolver query. The signal was validated and normalised by
 // ingest; values that still fail normalisation are left out.
-func query(sig *signalsv1.Signal) resolve.Query {
-	a, _ := match.NormalizeAccount(sig.GetAccount().GetDomain(), sig.GetAccount().GetAliases())
+func query(norm *match.DomainMemo, sig *signalsv1.Signal) resolve.Query {
+	a, _ := norm.NormalizeAccount(sig.GetAccount().GetDomain(), sig.GetAccount().GetAliases())
 	q := resolve.Query{Account: a}
 	if e := sig.GetVisitor().GetEmail(); e != "" {
 		if email, err := match.NormalizeEmail(e); err == nil {
