@@ -426,7 +426,11 @@ func (b *bench) rawConsume(name, subject string, n int, natsxWorkers int) (time.
 		return 0, errors.New("raw consume timed out")
 	}
 	d := time.Since(start)
-	return d, stop()
+	if err := stop(); err != nil {
+		return 0, err
+	}
+	// Gone before the next phase, which should not share the stream with idle consumers.
+	return d, b.js.DeleteConsumer(b.ctx, natsx.StreamSignals, name)
 }
 
 func (b *bench) matchedCount(pid string) (uint64, error) {
