@@ -1,7 +1,6 @@
 package grpcx_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +28,7 @@ import (
 	"github.com/signalbridge/signalbridge/libs/config"
 	"github.com/signalbridge/signalbridge/libs/grpcx"
 	"github.com/signalbridge/signalbridge/libs/grpcx/grpcxtest"
+	"github.com/signalbridge/signalbridge/libs/internal/testlog"
 )
 
 // testService is registered by hand with a grpc.ServiceDesc, so the tests
@@ -99,14 +98,14 @@ type running struct {
 	svc    *testService
 	conn   *grpc.ClientConn
 	addr   string
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	cancel context.CancelFunc
 	served chan error
 }
 
 func start(t *testing.T, cfg grpcx.ServerConfig) *running {
 	t.Helper()
-	r := &running{svc: newTestService(), logs: &syncBuffer{}, served: make(chan error, 1)}
+	r := &running{svc: newTestService(), logs: &testlog.Buffer{}, served: make(chan error, 1)}
 	cfg.Logger = slog.New(slog.NewTextHandler(r.logs, nil))
 	r.srv = grpcx.NewServer(cfg)
 	r.srv.RegisterService(&testServiceDesc, r.svc)
@@ -140,23 +139,6 @@ func (r *running) waitServed(t *testing.T) error {
 		t.Fatal("Serve did not return")
 		return nil
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestHealthServingThenNotServingOnShutdown(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/signalbridge/signalbridge/libs/internal/testlog"
 	"github.com/signalbridge/signalbridge/libs/natsx/natstest"
 )
 
@@ -159,30 +160,13 @@ func TestStore(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
+// testlog.Buffer is a goroutine-safe log sink.
 func TestRegistry(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	kv := newBucket(t)
 	store := NewStore(kv)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 
 	// Present before the watch starts: loaded by the time Watch returns.

@@ -1,14 +1,13 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/signalbridge/signalbridge/libs/config"
+	"github.com/signalbridge/signalbridge/libs/internal/testlog"
 	"github.com/signalbridge/signalbridge/libs/natsx"
 	"github.com/signalbridge/signalbridge/libs/natsx/natstest"
 	"github.com/signalbridge/signalbridge/libs/portal"
@@ -21,24 +20,7 @@ type settings struct {
 	service.Settings
 }
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
+// testlog.Buffer collects log output written from several goroutines.
 func load(t *testing.T, env map[string]string) settings {
 	t.Helper()
 	var cfg settings
@@ -81,7 +63,7 @@ func TestStartConnectsProvisionsWatchesPortalsAndCloses(t *testing.T) {
 	cfg := load(t, map[string]string{
 		"SB_NATS_URL": srv.URL(), "SB_NATS_TOKEN": "nats-token-value", "SB_DEMO_API_KEY": "api-key-value", "SB_LOG_FORMAT": "text",
 	})
-	var logs syncBuffer
+	var logs testlog.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b, err := service.Start(ctx, "demo", "1.2.3", cfg, &logs)
@@ -148,7 +130,7 @@ func TestStartFailuresReleaseWhatWasStarted(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := service.Start(ctx, "demo", "1", load(t, tc.env), &syncBuffer{})
+			b, err := service.Start(ctx, "demo", "1", load(t, tc.env), &testlog.Buffer{})
 			if err == nil || b != nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Fatalf("Start = %v, %v; want an error starting %q", b, err, tc.want)
 			}
@@ -171,7 +153,7 @@ func TestStartGivesUpWhenNATSDoesNotAnswer(t *testing.T) {
 	srv.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err := service.Start(ctx, "demo", "1", load(t, map[string]string{"SB_NATS_URL": url}), &syncBuffer{})
+	_, err := service.Start(ctx, "demo", "1", load(t, map[string]string{"SB_NATS_URL": url}), &testlog.Buffer{})
 	if err == nil || !strings.HasPrefix(err.Error(), "nats: ") {
 		t.Fatalf("Start = %v, want a nats error", err)
 	}

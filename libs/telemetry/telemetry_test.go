@@ -23,13 +23,14 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/signalbridge/signalbridge/libs/config"
+	"github.com/signalbridge/signalbridge/libs/internal/testlog"
 	"github.com/signalbridge/signalbridge/libs/telemetry"
 )
 
 // setup runs telemetry.Setup with logs captured in the returned buffer.
-func setup(t *testing.T, cfg telemetry.Config) (*telemetry.Telemetry, *syncBuffer) {
+func setup(t *testing.T, cfg telemetry.Config) (*telemetry.Telemetry, *testlog.Buffer) {
 	t.Helper()
-	var buf syncBuffer
+	var buf testlog.Buffer
 	tel, err := telemetry.Setup(t.Context(), cfg, &buf)
 	if err != nil {
 		t.Fatalf("Setup: %v", err)
@@ -40,23 +41,6 @@ func setup(t *testing.T, cfg telemetry.Config) (*telemetry.Telemetry, *syncBuffe
 		}
 	})
 	return tel, &buf
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // jsonLines decodes one JSON object per line.
