@@ -261,6 +261,14 @@ func (s *Service) registerMetrics(meter metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	memHits, err := meter.Int64ObservableCounter("signalbridge.matcher.memory.hits", metric.WithDescription("domains and emails answered from the in-memory copy of the mirror (SB_MATCHER_CACHE_KEYS)"))
+	if err != nil {
+		return err
+	}
+	memEntries, err := meter.Int64ObservableGauge("signalbridge.matcher.memory.entries", metric.WithDescription("domains and emails in the in-memory copy of the mirror"))
+	if err != nil {
+		return err
+	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		v := int64(0)
 		if s.resolver.Degraded() {
@@ -269,8 +277,10 @@ func (s *Service) registerMetrics(meter metric.Meter) error {
 		o.ObserveInt64(degraded, v)
 		st := s.resolver.Stats()
 		o.ObserveInt64(calls, st.SearchCalls+st.BatchReadCalls)
+		o.ObserveInt64(memHits, st.WarmHits)
+		o.ObserveInt64(memEntries, int64(st.WarmEntries))
 		return nil
-	}, degraded, calls)
+	}, degraded, calls, memHits, memEntries)
 	return err
 }
 

@@ -19,7 +19,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -75,6 +76,34 @@ type env struct {
 	mapping mappingv1.MappingServiceClient
 	health  healthpb.HealthClient
 	conn    *grpc.ClientConn
+	metrics *sdkmetric.ManualReader
+}
+
+// metric is the value of the matcher's int64 counter or gauge name (0 when absent).
+func (e *env) metric(t *testing.T, name string) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := e.metrics.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				if len(d.DataPoints) > 0 {
+					return d.DataPoints[0].Value
+				}
+			case metricdata.Gauge[int64]:
+				if len(d.DataPoints) > 0 {
+					return d.DataPoints[0].Value
+				}
+			}
+		}
+	}
+	return 0
 }
 
 func portalYAML(id string) []byte {
@@ -136,7 +165,7 @@ func start(t *testing.T, o options) *env {
 	cfg := matcher.Config{
 		GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		SignalConsumer: "batch", SignalWorkers: 8, MatchBatch: 200, MatchParallel: 2, MatchLinger: time.Millisecond, CRMWorkers: 8, CRMLinger: 5 * time.Millisecond,
-		NegativeTTL: time.Minute, SearchMirroredMisses: true, MissLinger: 2 * time.Millisecond,
+		NegativeTTL: time.Minute, SearchMirroredMisses: true, MissLinger: 2 * time.Millisecond, CacheKeys: 200_000,
 		Sync: o.sync, SyncTick: 20 * time.Millisecond, FullReadEvery: -1, SyncConcurrency: 2, IndexLag: time.Minute,
 		RedisProbe: 50 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
 	}
@@ -146,9 +175,10 @@ func start(t *testing.T, o options) *env {
 	if o.noRedis {
 		rdb = nil
 	}
+	e.metrics = sdkmetric.NewManualReader()
 	svc, err := matcher.New(cfg, matcher.Deps{
-		NC: nc, JS: js2, Portals: reg, Redis: rdb, HubSpot: e.hs.Client,
-		Logger: slog.New(slog.DiscardHandler), Meter: noop.NewMeterProvider(), Tracer: tracenoop.NewTracerProvider(), Now: now,
+		NC: nc, JS: js2, Portals: reg, Redis: rdb, HubSpot: e.hs.Client, Logger: slog.New(slog.DiscardHandler),
+		Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(e.metrics)), Tracer: tracenoop.NewTracerProvider(), Now: now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -386,6 +416,20 @@ func testSignalsAreMatchedWithEvidence(t *testing.T, mode string) {
 	}
 	if c := got["contact"].GetContact(); c.GetOwnerId() != e.sb.Owners()[1].ID || c.GetEvidence().GetRule() != signalsv1.MatchRule_MATCH_RULE_CONTACT_EMAIL {
 		t.Errorf("contact match = %v", c)
+	}
+
+	// Those look-ups left their answers in memory: the same domain again is answered
+	// from there, and the metrics say so.
+	hits := e.metric(t, "signalbridge.matcher.memory.hits")
+	if n := e.metric(t, "signalbridge.matcher.memory.entries"); n == 0 {
+		t.Errorf("signalbridge.matcher.memory.entries = 0 after matching")
+	}
+	res, err := e.mapping.ResolveAccount(t.Context(), &mappingv1.ResolveAccountRequest{PortalId: e.portal, Account: &mappingv1.AccountQuery{Domain: "tie.com"}})
+	if err != nil || res.GetAnswer().GetCompany().GetCompanyId() != co[1] {
+		t.Fatalf("ResolveAccount(tie.com) = %v, %v", res, err)
+	}
+	if after := e.metric(t, "signalbridge.matcher.memory.hits"); after != hits+1 {
+		t.Errorf("signalbridge.matcher.memory.hits went from %d to %d for one known domain, want +1", hits, after)
 	}
 }
 
