@@ -14,10 +14,7 @@ import (
 func TestProvisionIdempotent(t *testing.T) {
 	t.Parallel()
 	srv := natstest.Run(t)
-	js, err := jetstream.New(srv.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := srv.BareJetStream(t)
 	ctx := testCtx(t)
 	topo := natsx.DefaultTopology(natsx.TopologyOptions{})
 	for round := 1; round <= 2; round++ {
@@ -85,10 +82,7 @@ func TestProvisionIdempotent(t *testing.T) {
 func TestProvisionKeepsObjects(t *testing.T) {
 	t.Parallel()
 	srv := natstest.Run(t)
-	js, err := jetstream.New(srv.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := srv.BareJetStream(t)
 	ctx := testCtx(t)
 	topo := natsx.DefaultTopology(natsx.TopologyOptions{})
 	if err := natsx.Provision(ctx, js, topo); err != nil {
@@ -113,12 +107,9 @@ func TestProvisionKeepsObjects(t *testing.T) {
 func TestProvisionErrorNamesObjectStore(t *testing.T) {
 	t.Parallel()
 	srv := natstest.Run(t)
-	js, err := jetstream.New(srv.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := srv.BareJetStream(t)
 	topo := natsx.Topology{ObjectStores: []jetstream.ObjectStoreConfig{{Bucket: "ok"}, {Bucket: "not ok"}}}
-	err = natsx.Provision(testCtx(t), js, topo)
+	err := natsx.Provision(testCtx(t), js, topo)
 	if want := `object store bucket "not ok" (ObjectStores[1])`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Provision = %v, want an error naming %s", err, want)
 	}
@@ -127,15 +118,12 @@ func TestProvisionErrorNamesObjectStore(t *testing.T) {
 func TestProvisionErrorNamesStream(t *testing.T) {
 	t.Parallel()
 	srv := natstest.Run(t)
-	js, err := jetstream.New(srv.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := srv.BareJetStream(t)
 	topo := natsx.Topology{Streams: []jetstream.StreamConfig{
 		{Name: "OK", Subjects: []string{"ok.>"}},
 		{Name: "CLASH", Subjects: []string{"ok.x"}}, // overlaps OK's subjects
 	}}
-	err = natsx.Provision(testCtx(t), js, topo)
+	err := natsx.Provision(testCtx(t), js, topo)
 	if err == nil {
 		t.Fatal("Provision with overlapping subjects succeeded")
 	}

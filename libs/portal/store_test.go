@@ -21,10 +21,7 @@ import (
 func newBucket(t *testing.T) jetstream.KeyValue {
 	t.Helper()
 	srv := natstest.Run(t)
-	js, err := jetstream.New(srv.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := srv.BareJetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket, History: 5})

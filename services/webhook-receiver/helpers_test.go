@@ -138,10 +138,7 @@ func (e *env) serve(t *testing.T, mod func(*webhookrx.Config), now func() time.T
 		now = func() time.Time { return fixedNow }
 	}
 	reader := sdkmetric.NewManualReader()
-	js, err := jetstream.New(e.srv.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := e.srv.BareJetStream(t) // the topology is provisioned already
 	s, err := webhookrx.New(cfg, webhookrx.Deps{
 		NC: js.Conn(), JS: js, Portals: e.portals,
 		Secrets: func(name string) (string, bool) { v, ok := e.secrets[name]; return v, ok },

@@ -99,14 +99,22 @@ func (s *Server) Connect(t testing.TB) *nats.Conn {
 	return nc
 }
 
-// JetStream returns a JetStream context on a new Connect, with
-// natsx.DefaultTopology provisioned.
-func (s *Server) JetStream(t testing.TB) jetstream.JetStream {
+// BareJetStream returns a JetStream context on a new Connect, with nothing
+// provisioned: for tests of provisioning itself, or of their own streams.
+func (s *Server) BareJetStream(t testing.TB) jetstream.JetStream {
 	t.Helper()
 	js, err := jetstream.New(s.Connect(t))
 	if err != nil {
 		t.Fatalf("natstest: jetstream: %v", err)
 	}
+	return js
+}
+
+// JetStream returns a JetStream context on a new Connect, with
+// natsx.DefaultTopology provisioned.
+func (s *Server) JetStream(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	js := s.BareJetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := natsx.Provision(ctx, js, natsx.DefaultTopology(natsx.TopologyOptions{})); err != nil {
