@@ -13,12 +13,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/signalbridge/signalbridge/libs/natsx"
+	"github.com/signalbridge/signalbridge/libs/telemetry/telemetrytest"
 )
 
 func startBatchConsumer(t *testing.T, e env, spec natsx.BatchSpec, h natsx.BatchHandler) *natsx.BatchConsumer {
@@ -206,35 +206,12 @@ func TestConsumeBatchPermanentGoesToDLQ(t *testing.T) {
 	}
 
 	// The metrics say the same.
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(testCtx(t), &rm); err != nil {
-		t.Fatal(err)
-	}
+	consumer := attribute.String("messaging.consumer.group.name", "test-batch-perm")
 	counts := map[string]int64{}
-	batchCount := uint64(0)
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch data := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				if m.Name != "signalbridge.natsx.consume.messages" {
-					continue
-				}
-				for _, dp := range data.DataPoints {
-					o, _ := dp.Attributes.Value("outcome")
-					c, _ := dp.Attributes.Value("messaging.consumer.group.name")
-					if c.AsString() == "test-batch-perm" {
-						counts[o.AsString()] += dp.Value
-					}
-				}
-			case metricdata.Histogram[int64]:
-				if m.Name == "signalbridge.natsx.consume.batch.size" {
-					for _, dp := range data.DataPoints {
-						batchCount += dp.Count
-					}
-				}
-			}
-		}
+	for _, o := range []string{"acked", "dead_lettered", "retried"} {
+		counts[o] = telemetrytest.Int64(t, reader, "signalbridge.natsx.consume.messages", consumer, attribute.String("outcome", o))
 	}
+	batchCount := telemetrytest.HistogramCount(t, reader, "signalbridge.natsx.consume.batch.size")
 	if counts["acked"] != 2 || counts["dead_lettered"] != 1 || counts["retried"] != 0 || batchCount == 0 {
 		t.Errorf("metrics: messages by outcome %v, %d batches recorded", counts, batchCount)
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -38,6 +37,7 @@ import (
 	"github.com/signalbridge/signalbridge/libs/natsx/natstest"
 	"github.com/signalbridge/signalbridge/libs/portal"
 	"github.com/signalbridge/signalbridge/libs/redisx/redistest"
+	"github.com/signalbridge/signalbridge/libs/telemetry/telemetrytest"
 	"github.com/signalbridge/signalbridge/services/matcher"
 	"github.com/signalbridge/signalbridge/services/matcher/internal/testenv"
 )
@@ -77,33 +77,6 @@ type env struct {
 	health  healthpb.HealthClient
 	conn    *grpc.ClientConn
 	metrics *sdkmetric.ManualReader
-}
-
-// metric is the value of the matcher's int64 counter or gauge name (0 when absent).
-func (e *env) metric(t *testing.T, name string) int64 {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := e.metrics.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				if len(d.DataPoints) > 0 {
-					return d.DataPoints[0].Value
-				}
-			case metricdata.Gauge[int64]:
-				if len(d.DataPoints) > 0 {
-					return d.DataPoints[0].Value
-				}
-			}
-		}
-	}
-	return 0
 }
 
 func portalYAML(id string) []byte {
@@ -420,15 +393,15 @@ func testSignalsAreMatchedWithEvidence(t *testing.T, mode string) {
 
 	// Those look-ups left their answers in memory: the same domain again is answered
 	// from there, and the metrics say so.
-	hits := e.metric(t, "signalbridge.matcher.memory.hits")
-	if n := e.metric(t, "signalbridge.matcher.memory.entries"); n == 0 {
+	hits := telemetrytest.Int64(t, e.metrics, "signalbridge.matcher.memory.hits")
+	if n := telemetrytest.Int64(t, e.metrics, "signalbridge.matcher.memory.entries"); n == 0 {
 		t.Errorf("signalbridge.matcher.memory.entries = 0 after matching")
 	}
 	res, err := e.mapping.ResolveAccount(t.Context(), &mappingv1.ResolveAccountRequest{PortalId: e.portal, Account: &mappingv1.AccountQuery{Domain: "tie.com"}})
 	if err != nil || res.GetAnswer().GetCompany().GetCompanyId() != co[1] {
 		t.Fatalf("ResolveAccount(tie.com) = %v, %v", res, err)
 	}
-	if after := e.metric(t, "signalbridge.matcher.memory.hits"); after != hits+1 {
+	if after := telemetrytest.Int64(t, e.metrics, "signalbridge.matcher.memory.hits"); after != hits+1 {
 		t.Errorf("signalbridge.matcher.memory.hits went from %d to %d for one known domain, want +1", hits, after)
 	}
 }

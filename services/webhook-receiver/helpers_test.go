@@ -18,13 +18,13 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/signalbridge/signalbridge/libs/hubspot"
 	"github.com/signalbridge/signalbridge/libs/natsx"
 	"github.com/signalbridge/signalbridge/libs/natsx/natstest"
 	"github.com/signalbridge/signalbridge/libs/portal"
+	"github.com/signalbridge/signalbridge/libs/telemetry/telemetrytest"
 	webhookrx "github.com/signalbridge/signalbridge/services/webhook-receiver"
 )
 
@@ -305,52 +305,13 @@ func (e *env) streamMsgs(t *testing.T) []*jetstream.RawStreamMsg {
 // counter sums the data points of an int64 counter whose attributes include attrs.
 func (s *svc) counter(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := s.metrics.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	var total int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok {
-				t.Fatalf("%s is %T, not an int64 sum", name, m.Data)
-			}
-		points:
-			for _, dp := range sum.DataPoints {
-				for _, kv := range attrs {
-					if v, ok := dp.Attributes.Value(kv.Key); !ok || v != kv.Value {
-						continue points
-					}
-				}
-				total += dp.Value
-			}
-		}
-	}
-	return total
+	return telemetrytest.Int64(t, s.metrics, name, attrs...)
 }
 
-// histogramCount is the number of recordings of a float64 histogram.
+// histogramCount is the number of recordings of a histogram.
 func (s *svc) histogramCount(t *testing.T, name string) uint64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := s.metrics.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	var n uint64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if h, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == name {
-				for _, dp := range h.DataPoints {
-					n += dp.Count
-				}
-			}
-		}
-	}
-	return n
+	return telemetrytest.HistogramCount(t, s.metrics, name)
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/signalbridge/signalbridge/libs/hubspot"
 	"github.com/signalbridge/signalbridge/libs/hubspot/hubspottest"
@@ -19,6 +18,7 @@ import (
 	"github.com/signalbridge/signalbridge/libs/natsx/natstest"
 	"github.com/signalbridge/signalbridge/libs/portal"
 	"github.com/signalbridge/signalbridge/libs/service"
+	"github.com/signalbridge/signalbridge/libs/telemetry/telemetrytest"
 )
 
 // portals is a live registry over an embedded JetStream's portals bucket.
@@ -283,20 +283,7 @@ func TestClientsReportToTheGivenMeterProvider(t *testing.T) {
 	if _, err := firstCompany(t.Context(), c); err != nil {
 		t.Fatal(err)
 	}
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(t.Context(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	var calls int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "signalbridge.hubspot.calls" {
-				for _, dp := range sum.DataPoints {
-					calls += dp.Value
-				}
-			}
-		}
-	}
+	calls := telemetrytest.Int64(t, reader, "signalbridge.hubspot.calls")
 	if calls != 1 {
 		t.Errorf("signalbridge.hubspot.calls = %d after one call, want 1", calls)
 	}

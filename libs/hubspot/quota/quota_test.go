@@ -12,9 +12,9 @@ import (
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/signalbridge/signalbridge/libs/hubspot/quota"
+	"github.com/signalbridge/signalbridge/libs/telemetry/telemetrytest"
 )
 
 const portal = int64(4242)
@@ -325,8 +325,8 @@ func TestGovernor_FallsBackToLocalShareAndRecovers(t *testing.T) {
 	if g.Degraded() {
 		t.Fatal("Degraded with Redis up")
 	}
-	if got := gauges(t, reader); got["signalbridge.hubspot.quota.degraded"] != 0 || got["signalbridge.hubspot.quota.daily_exhausted"] != 0 {
-		t.Fatalf("gauges with Redis up = %v, want 0 and 0", got)
+	if deg, spent := quotaGauges(t, reader); deg != 0 || spent != 0 {
+		t.Fatalf("degraded and daily_exhausted gauges with Redis up = %d and %d, want 0 and 0", deg, spent)
 	}
 
 	px.Stop()
@@ -345,8 +345,8 @@ func TestGovernor_FallsBackToLocalShareAndRecovers(t *testing.T) {
 	if err := g.Wait(ctx, portal, quota.Bulk, quota.Normal); !errors.Is(err, quota.ErrDailyLimit) {
 		t.Fatalf("bulk after local DailyExhausted = %v, want ErrDailyLimit", err)
 	}
-	if got := gauges(t, reader); got["signalbridge.hubspot.quota.degraded"] != 1 || got["signalbridge.hubspot.quota.daily_exhausted"] != 1 {
-		t.Fatalf("gauges with Redis down and the daily quota spent = %v, want 1 and 1", got)
+	if deg, spent := quotaGauges(t, reader); deg != 1 || spent != 1 {
+		t.Fatalf("degraded and daily_exhausted gauges with Redis down and the daily quota spent = %d and %d, want 1 and 1", deg, spent)
 	}
 
 	px.Start()
@@ -357,29 +357,16 @@ func TestGovernor_FallsBackToLocalShareAndRecovers(t *testing.T) {
 	if g.Degraded() {
 		t.Fatal("still Degraded after Redis returned")
 	}
-	if got := gauges(t, reader); got["signalbridge.hubspot.quota.degraded"] != 0 {
-		t.Fatalf("degraded gauge after Redis returned = %v, want 0", got)
+	if deg, _ := quotaGauges(t, reader); deg != 0 {
+		t.Fatalf("degraded gauge after Redis returned = %d, want 0", deg)
 	}
 }
 
-// gauges collects the governor's Int64 gauges by name.
-func gauges(t *testing.T, reader sdkmetric.Reader) map[string]int64 {
+// quotaGauges reads the governor's degraded and daily_exhausted gauges.
+func quotaGauges(t *testing.T, reader sdkmetric.Reader) (degraded, dailyExhausted int64) {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if g, ok := m.Data.(metricdata.Gauge[int64]); ok {
-				for _, dp := range g.DataPoints {
-					out[m.Name] += dp.Value
-				}
-			}
-		}
-	}
-	return out
+	return telemetrytest.Int64(t, reader, "signalbridge.hubspot.quota.degraded"),
+		telemetrytest.Int64(t, reader, "signalbridge.hubspot.quota.daily_exhausted")
 }
 
 func TestGovernor_Validation(t *testing.T) {
