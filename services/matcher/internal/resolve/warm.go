@@ -55,21 +55,20 @@ func (c *warmCache) lookup(portal string, gen mirror.Generation, domains, emails
 		clear(p.emails)
 	}
 	p.gen = gen
-	for _, d := range domains {
-		if h, ok := p.domains[d]; ok {
-			companyHits[d] = h
+	return fillHits(p.domains, domains, companyHits), fillHits(p.emails, emails, contactHits)
+}
+
+// fillHits copies the hits of the keys held in kept into hits and returns the
+// keys not held.
+func fillHits[H any](kept map[string][]H, keys []string, hits map[string][]H) (missing []string) {
+	for _, k := range keys {
+		if h, ok := kept[k]; ok {
+			hits[k] = h
 		} else {
-			missD = append(missD, d)
+			missing = append(missing, k)
 		}
 	}
-	for _, e := range emails {
-		if h, ok := p.emails[e]; ok {
-			contactHits[e] = h
-		} else {
-			missE = append(missE, e)
-		}
-	}
-	return missD, missE
+	return missing
 }
 
 // put keeps the hits of domains and emails read from the mirror under gen. Nothing is
@@ -93,22 +92,21 @@ func (c *warmCache) put(portal string, gen mirror.Generation, domains, emails []
 		}
 		c.n = 0
 	}
-	for _, d := range domains {
-		if h := companyHits[d]; len(h) > 0 {
-			if _, ok := p.domains[d]; !ok {
-				c.n++
+	c.n += keepHits(p.domains, domains, companyHits) + keepHits(p.emails, emails, contactHits)
+}
+
+// keepHits stores in kept the keys that have hits and returns how many
+// entries it added.
+func keepHits[H any](kept map[string][]H, keys []string, hits map[string][]H) (added int) {
+	for _, k := range keys {
+		if h := hits[k]; len(h) > 0 {
+			if _, ok := kept[k]; !ok {
+				added++
 			}
-			p.domains[d] = h
+			kept[k] = h
 		}
 	}
-	for _, e := range emails {
-		if h := contactHits[e]; len(h) > 0 {
-			if _, ok := p.emails[e]; !ok {
-				c.n++
-			}
-			p.emails[e] = h
-		}
-	}
+	return added
 }
 
 // size is the number of entries held.
