@@ -6,7 +6,9 @@
 //  2. warm-cache matching throughput: -n SignalReceived messages over those companies,
 //     already in the stream, matched and published as SignalMatched, against raw
 //     JetStream consumption of the same messages by a durable consumer with the same
-//     number of workers (no work, ack only) and by a single plain consumer;
+//     number of workers (no work, ack only) and by a single plain consumer, and against
+//     a raw relay: the matcher's JetStream work (consume, republish in atomic batches,
+//     ack) with no matching, the most any matcher could reach on this server;
 //  3. ResolveAccount latency over gRPC with a warm cache (p50, p99, max), one call at a
 //     time and with concurrent callers;
 //  4. cold start: HubSpot calls made to match 1,000 signals whose domains were never
@@ -433,6 +435,99 @@ func (b *bench) rawConsume(name, subject string, n int, natsxWorkers int) (time.
 	return d, b.js.DeleteConsumer(b.ctx, natsx.StreamSignals, name)
 }
 
+// rawRelay is the matcher's JetStream work without the matching: one plain
+// pull consumer (prefetching, as the matcher's does) feeds -parallel loops
+// that each take up to -batch signals (waiting at most -linger for more),
+// publish a copy of every one (same payload and headers, its own msg id) as
+// one atomic batch with the matcher's publisher, then acknowledge them (the
+// last one double-acked). It is what each signal costs the server with none
+// of the matcher's own work: the most a matcher could reach here.
+func (b *bench) rawRelay(pid string, n int) (time.Duration, error) {
+	const name = "bench-raw-relay"
+	cons, err := b.js.CreateOrUpdateConsumer(b.ctx, natsx.StreamSignals, jetstream.ConsumerConfig{
+		Durable: name, FilterSubjects: []string{natsx.SignalReceivedSubject(pid)}, AckPolicy: jetstream.AckExplicitPolicy,
+		MaxAckPending: (b.o.parallel + 2) * b.o.batch})
+	if err != nil {
+		return 0, err
+	}
+	in := make(chan jetstream.Msg, 2*b.o.batch)
+	finished := make(chan struct{})
+	start := time.Now()
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case in <- m:
+		case <-finished:
+		}
+	}, jetstream.PullMaxMessages(2*b.o.batch))
+	if err != nil {
+		return 0, err
+	}
+	pub := natsx.NewPublisher(b.nc, b.js, tracenoop.NewTracerProvider())
+	out := natsx.SignalMatchedSubject("relay-" + pid)
+	var relayed atomic.Int64
+	errs := make(chan error, b.o.parallel)
+	var wg sync.WaitGroup
+	for range b.o.parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for relayed.Load() < int64(n) {
+				batch := make([]jetstream.Msg, 0, b.o.batch)
+				linger := time.NewTimer(time.Second)
+			collect:
+				for len(batch) < b.o.batch {
+					select {
+					case m := <-in:
+						batch = append(batch, m)
+						if len(batch) == 1 {
+							linger.Reset(b.o.linger)
+						}
+					case <-linger.C:
+						break collect
+					}
+				}
+				linger.Stop()
+				if len(batch) == 0 {
+					continue
+				}
+				msgs := make([]*nats.Msg, len(batch))
+				for i, m := range batch {
+					h := make(nats.Header, len(m.Headers()))
+					for k, v := range m.Headers() {
+						h[k] = v
+					}
+					h.Set(natsx.HeaderMsgID, "relay:"+h.Get(natsx.HeaderMsgID))
+					msgs[i] = &nats.Msg{Subject: out, Data: m.Data(), Header: h}
+				}
+				if _, err := pub.PublishBatch(b.ctx, msgs); err != nil {
+					errs <- err
+					return
+				}
+				for _, m := range batch[:len(batch)-1] {
+					if err := m.Ack(); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if err := batch[len(batch)-1].DoubleAck(b.ctx); err != nil {
+					errs <- err
+					return
+				}
+				relayed.Add(int64(len(batch)))
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	close(finished)
+	cc.Stop()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, fmt.Errorf("raw relay: %w", err)
+	}
+	return d, b.js.DeleteConsumer(b.ctx, natsx.StreamSignals, name)
+}
+
 func (b *bench) matchedCount(pid string) (uint64, error) {
 	st, err := b.js.Stream(b.ctx, natsx.StreamSignals)
 	if err != nil {
@@ -491,6 +586,10 @@ func (b *bench) throughput(svc *matcher.Service, pid string, domains, emails []s
 	if err != nil {
 		return nil, err
 	}
+	rawRelay, err := b.rawRelay(pid, b.o.n)
+	if err != nil {
+		return nil, err
+	}
 
 	if b.o.cpuProfile != "" {
 		f, err := os.Create(b.o.cpuProfile)
@@ -527,7 +626,10 @@ func (b *bench) throughput(svc *matcher.Service, pid string, domains, emails []s
 	}
 	row("raw: one plain pull consumer, async ack, no work", b.rawPlain)
 	row(fmt.Sprintf("raw: natsx.Consume, %d workers, double ack, no work", b.o.workers), b.rawNatsx)
+	relay := rate(b.o.n, rawRelay)
+	row(fmt.Sprintf("raw relay: consume, republish by %d atomically, ack; %d in flight", b.o.batch, b.o.parallel), relay)
 	row("matcher (batch mode): match + publish SignalMatched + ack", m)
+	fmt.Printf("  against the raw relay (the same JetStream work, no matching): %.2f\n", m/relay)
 	fmt.Printf("  target ≥ 25,000 signals/s end to end: %s; %d matched, %d unmatched (match rate %.1f%%)\n",
 		verdict(m >= 25_000), matched, unmatched, 100*float64(matched)/float64(matched+unmatched))
 	fmt.Printf("  HubSpot look-ups during the warm run: %+v\n\n", svc.Resolver().Stats())
