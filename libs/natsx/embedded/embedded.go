@@ -9,6 +9,7 @@ package embedded
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"time"
@@ -40,6 +41,13 @@ type Options struct {
 	ServerName string
 	// Logger receives the server's log lines. Nil discards them.
 	Logger *slog.Logger
+	// ProcessEnv is added to the environment of a server started by
+	// StartProcess (for example GODEBUG=gctrace=1); Start ignores it.
+	ProcessEnv []string
+	// ProcessStderr receives the standard error of a server started by
+	// StartProcess (the Go runtime's traces among it); nil is os.Stderr.
+	// Start ignores it.
+	ProcessStderr io.Writer
 }
 
 // Server is a running embedded nats-server.

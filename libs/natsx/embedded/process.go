@@ -18,8 +18,8 @@ const (
 // StartProcess runs a JetStream server in a process of its own: this binary
 // again, which must call RunProcessIfChild first thing in main. Benchmarks use
 // it so that the server's work and memory stay out of the measured process,
-// as in production, where NATS runs beside the services. Only StoreDir and
-// LazyFsync of o are used; the port is random. It returns the server's client
+// as in production, where NATS runs beside the services. Only StoreDir,
+// LazyFsync, ProcessEnv and ProcessStderr of o are used; the port is random. It returns the server's client
 // URL and a function that stops the process and waits for it.
 func StartProcess(o Options) (url string, stop func(), err error) {
 	if o.StoreDir == "" {
@@ -30,8 +30,12 @@ func StartProcess(o Options) (url string, stop func(), err error) {
 		return "", nil, fmt.Errorf("embedded: process: %w", err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), envProcessDir+"="+o.StoreDir, fmt.Sprintf("%s=%t", envProcessLazy, o.LazyFsync))
+	cmd.Env = append(os.Environ(), o.ProcessEnv...)
+	cmd.Env = append(cmd.Env, envProcessDir+"="+o.StoreDir, fmt.Sprintf("%s=%t", envProcessLazy, o.LazyFsync))
 	cmd.Stderr = os.Stderr
+	if o.ProcessStderr != nil {
+		cmd.Stderr = o.ProcessStderr
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return "", nil, err

@@ -15,8 +15,11 @@
 // Two measurements: throughput (-n events as fast as -workers concurrent
 // senders go), and latency at a fixed rate (-rate events/s for -duration,
 // open loop: each request's latency counts from when it was due, so a stall
-// shows). After the latency phases it probes the store's disk alone (a
-// write+fsync every 5 ms), since every commit waits for one.
+// shows). Under each latency phase it prints the NATS server's GC cycles
+// during it (the server process runs with GODEBUG=gctrace=1) and how many of
+// the requests slower than 25 ms were in flight during one. After the latency
+// phases it probes the store's disk alone (a write+fsync every 5 ms), since
+// every commit waits for one.
 //
 //	go run ./services/webhook-receiver/cmd/webhook-bench -n 100000 -rate 20000 -duration 10s
 package main
@@ -132,6 +135,7 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 	var natsURL string
+	var serverGC *serverGC // nil when the server runs in this process
 	where := "its own process"
 	if o.natsInProcess {
 		where = "this process"
@@ -142,7 +146,15 @@ func run() error {
 		defer srv.Shutdown()
 		natsURL = srv.ClientURL()
 	} else {
-		url, stop, err := embedded.StartProcess(embedded.Options{StoreDir: dir, LazyFsync: o.lazy})
+		// The server's runtime reports its GC cycles (gctrace), so the latency
+		// phases can tell how many slow requests waited on one.
+		godebug := "gctrace=1"
+		if v := os.Getenv("GODEBUG"); v != "" {
+			godebug = v + ",gctrace=1"
+		}
+		serverGC = newServerGC(time.Now(), os.Stderr)
+		url, stop, err := embedded.StartProcess(embedded.Options{StoreDir: dir, LazyFsync: o.lazy,
+			ProcessEnv: []string{"GODEBUG=" + godebug}, ProcessStderr: serverGC})
 		if err != nil {
 			return err
 		}
@@ -256,16 +268,21 @@ func run() error {
 			if err != nil {
 				return err
 			}
-			lat, refused, achieved, err := paced(batches, o.rate/batchSize, ph.send)
+			r, err := paced(batches, o.rate/batchSize, ph.send)
 			if err != nil {
 				return fmt.Errorf("%s latency: %w", ph.name, err)
 			}
 			maxLat := time.Duration(0)
-			if len(lat) > 0 {
-				maxLat = lat[len(lat)-1]
+			if len(r.lat) > 0 {
+				maxLat = r.lat[len(r.lat)-1]
 			}
-			fmt.Printf("  %-40s %12.0f %8.1f %8.1f %8.1f %8d %8s\n", ph.label, achieved*batchSize,
-				ms(percentile(lat, 0.50)), ms(percentile(lat, 0.99)), ms(maxLat), refused, ph.target)
+			fmt.Printf("  %-40s %12.0f %8.1f %8.1f %8.1f %8d %8s\n", ph.label, r.achieved*batchSize,
+				ms(percentile(r.lat, 0.50)), ms(percentile(r.lat, 0.99)), ms(maxLat), r.refused, ph.target)
+			if serverGC != nil {
+				cycles, longest, inGC := gcSummary(serverGC, r.phase, r.slow, 5*time.Millisecond)
+				fmt.Printf("    server GC: %d cycles in the phase, longest %.1f ms; of the %d requests over %s, %d were in flight during one\n",
+					cycles, ms(longest), len(r.slow), slowRequest, inGC)
+			}
 		}
 		// The disk under both: a bare write+fsync, as the server does for every
 		// commit, with nothing else running.
@@ -509,12 +526,23 @@ func closed(batches []any, workers int, send func(int, any) error) (time.Duratio
 	return d, <-errs
 }
 
+// slowRequest is the latency target per request: the latency phases list
+// the requests slower than this to say what they waited for.
+const slowRequest = 25 * time.Millisecond
+
+// pacedResult is what paced measured.
+type pacedResult struct {
+	lat      []time.Duration // accepted batches, sorted, from their due time
+	refused  int             // 503s (HubSpot retries them: counted, not fatal)
+	achieved float64         // accepted batches per second
+	slow     []span          // accepted batches slower than slowRequest, from due time to answer
+	phase    span
+}
+
 // paced sends batch i when it is due (i/perSecond after the start), each in
-// its own goroutine. It returns the sorted latencies of the accepted
-// batches, measured from the due time; how many were refused (a 503 makes
-// HubSpot retry: counted, not fatal); and the achieved rate of accepted
-// batches per second. Any other error ends the phase.
-func paced(batches []any, perSecond int, send func(int, any) error) ([]time.Duration, int, float64, error) {
+// its own goroutine, and measures each from its due time. Any error other
+// than a refusal ends the phase.
+func paced(batches []any, perSecond int, send func(int, any) error) (pacedResult, error) {
 	interval := time.Second / time.Duration(perSecond)
 	lat := make([]time.Duration, len(batches))
 	ok := make([]bool, len(batches))
@@ -522,9 +550,9 @@ func paced(batches []any, perSecond int, send func(int, any) error) ([]time.Dura
 	var refused atomic.Int64
 	var firstErr atomic.Pointer[error]
 	begin := time.Now()
+	due := func(i int) time.Time { return begin.Add(time.Duration(i) * interval) }
 	for i, batch := range batches {
-		due := begin.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > 0 {
+		if d := time.Until(due(i)); d > 0 {
 			time.Sleep(d)
 		}
 		wg.Add(1)
@@ -533,7 +561,7 @@ func paced(batches []any, perSecond int, send func(int, any) error) ([]time.Dura
 			err := send(i, batch)
 			switch {
 			case err == nil:
-				lat[i], ok[i] = time.Since(due), true
+				lat[i], ok[i] = time.Since(due(i)), true
 			case errors.Is(err, errRefused):
 				refused.Add(1)
 			default:
@@ -542,18 +570,23 @@ func paced(batches []any, perSecond int, send func(int, any) error) ([]time.Dura
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(begin)
+	end := time.Now()
 	if p := firstErr.Load(); p != nil {
-		return nil, 0, 0, *p
+		return pacedResult{}, *p
 	}
-	var accepted []time.Duration
+	r := pacedResult{refused: int(refused.Load()), phase: span{from: begin, to: end}}
 	for i, d := range lat {
-		if ok[i] {
-			accepted = append(accepted, d)
+		if !ok[i] {
+			continue
+		}
+		r.lat = append(r.lat, d)
+		if d > slowRequest {
+			r.slow = append(r.slow, span{from: due(i), to: due(i).Add(d)})
 		}
 	}
-	slices.Sort(accepted)
-	return accepted, int(refused.Load()), float64(len(accepted)) / elapsed.Seconds(), nil
+	slices.Sort(r.lat)
+	r.achieved = float64(len(r.lat)) / end.Sub(begin).Seconds()
+	return r, nil
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
