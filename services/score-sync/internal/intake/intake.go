@@ -19,7 +19,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
@@ -57,7 +56,6 @@ type Intake struct {
 	table *store.Table
 	opts  Options
 	log   *slog.Logger
-	count metric.Int64Counter
 	cons  *natsx.BatchConsumer
 }
 
@@ -87,12 +85,11 @@ func Start(ctx context.Context, js jetstream.JetStream, table *store.Table, opts
 	if opts.Tracer == nil {
 		opts.Tracer = otel.GetTracerProvider()
 	}
-	count, err := opts.Meter.Meter("signalbridge/score-sync").Int64Counter("signalbridge.scoresync.intake.scores",
-		metric.WithDescription("ScoreUpdated events handled by outcome (stored, dead_lettered, retried)"))
-	if err != nil {
-		return nil, fmt.Errorf("intake: metric: %w", err)
-	}
-	in := &Intake{table: table, opts: opts, log: opts.Logger.With("consumer", opts.Durable), count: count}
+	// What happened to each score (acked, retried, dead-lettered) is the
+	// batch consumer's metric signalbridge.natsx.consume.messages
+	// {messaging.nats.stream=SCORES, messaging.consumer.group.name=<durable>, outcome}.
+	in := &Intake{table: table, opts: opts, log: opts.Logger.With("consumer", opts.Durable)}
+	var err error
 	in.cons, err = natsx.ConsumeBatch(ctx, js, natsx.BatchSpec{
 		Stream:         natsx.StreamScores,
 		Durable:        opts.Durable,
@@ -133,12 +130,10 @@ func (in *Intake) handle(ctx context.Context, msgs []jetstream.Msg) []error {
 	errs := make([]error, len(msgs))
 	byPortal := map[string]*portalBatch{}
 	var order []string
-	undecodable := 0
 	for i, m := range msgs {
 		portal, r, err := decode(m)
 		if err != nil {
 			errs[i] = natsx.Permanent(fmt.Errorf("score on %s: %w", m.Subject(), err))
-			undecodable++
 			continue
 		}
 		b := byPortal[portal]
@@ -150,7 +145,6 @@ func (in *Intake) handle(ctx context.Context, msgs []jetstream.Msg) []error {
 		b.rows = append(b.rows, r)
 		b.idx = append(b.idx, i)
 	}
-	in.add(ctx, "dead_lettered", undecodable)
 	for _, portal := range order {
 		b := byPortal[portal]
 		parts, err := in.table.Append(ctx, portal, b.rows)
@@ -159,22 +153,14 @@ func (in *Intake) handle(ctx context.Context, msgs []jetstream.Msg) []error {
 			for _, i := range b.idx {
 				errs[i] = fmt.Errorf("store %d scores of portal %s: %w", len(b.rows), portal, err)
 			}
-			in.add(ctx, "retried", len(b.idx))
 			continue
 		}
-		in.add(ctx, "stored", len(b.idx))
 		in.log.Debug("scores stored", "portal", portal, "scores", len(b.rows), "parts", parts)
 		if in.opts.OnAppend != nil {
 			in.opts.OnAppend(portal, parts)
 		}
 	}
 	return errs
-}
-
-func (in *Intake) add(ctx context.Context, outcome string, n int) {
-	if n > 0 {
-		in.count.Add(ctx, int64(n), metric.WithAttributes(attribute.String("outcome", outcome)))
-	}
 }
 
 // decode turns one message into a scores-table row, or says why it cannot.

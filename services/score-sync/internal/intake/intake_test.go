@@ -10,12 +10,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/signalbridge/signalbridge/libs/gen/signalbridge/events/v1"
 	scoresv1 "github.com/signalbridge/signalbridge/libs/gen/signalbridge/scores/v1"
 	"github.com/signalbridge/signalbridge/libs/natsx"
 	"github.com/signalbridge/signalbridge/libs/natsx/natstest"
+	"github.com/signalbridge/signalbridge/libs/telemetry/telemetrytest"
 	"github.com/signalbridge/signalbridge/services/score-sync/internal/intake"
 	"github.com/signalbridge/signalbridge/services/score-sync/internal/store"
 )
@@ -102,7 +105,9 @@ func TestIntakeFoldsLatestScorePerAccountAndDeadLettersGarbage(t *testing.T) {
 	}
 
 	var appended []string
+	metrics := sdkmetric.NewManualReader()
 	in, err := intake.Start(ctx, e.js, e.table, intake.Options{Batch: 100, Linger: 50 * time.Millisecond,
+		Meter:    sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics)),
 		OnAppend: func(portal string, parts int) { appended = append(appended, fmt.Sprintf("%s:%d", portal, parts)) }})
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +150,16 @@ func TestIntakeFoldsLatestScorePerAccountAndDeadLettersGarbage(t *testing.T) {
 	}
 	if len(appended) == 0 {
 		t.Fatal("OnAppend never called")
+	}
+	// What became of each score is counted by the batch consumer, per
+	// stream, consumer and outcome.
+	scores := []attribute.KeyValue{attribute.String("messaging.nats.stream", natsx.StreamScores),
+		attribute.String("messaging.consumer.group.name", intake.DefaultDurable)}
+	for outcome, want := range map[string]int64{"acked": 5, "dead_lettered": 1, "retried": 0} {
+		got := telemetrytest.Int64(t, metrics, "signalbridge.natsx.consume.messages", append(scores, attribute.String("outcome", outcome))...)
+		if got != want {
+			t.Errorf("signalbridge.natsx.consume.messages{SCORES, %s} = %d, want %d", outcome, got, want)
+		}
 	}
 }
 
