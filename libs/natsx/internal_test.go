@@ -46,3 +46,31 @@ func TestWithoutNatsHeaders(t *testing.T) {
 		t.Fatal("withoutNatsHeaders shares values with its input")
 	}
 }
+
+// A publish works on a copy of the caller's header: whatever is set, added
+// or deleted on either side afterwards stays on that side.
+func TestCloneHeaderKeepsBothSidesApart(t *testing.T) {
+	t.Parallel()
+	values := make([]string, 1, 4) // spare capacity: an append in place would show through
+	values[0] = "a"
+	orig := nats.Header{"K": values, "Gone": {"x"}}
+	cp := cloneHeader(orig)
+
+	cp.Add("K", "b")
+	cp.Set("New", "n")
+	cp.Del("Gone")
+	orig.Add("K", "c")
+
+	if got := strings.Join(orig["K"], ","); got != "a,c" {
+		t.Errorf("original K = %q, want a,c", got)
+	}
+	if got := strings.Join(cp["K"], ","); got != "a,b" {
+		t.Errorf("copy K = %q, want a,b", got)
+	}
+	if orig.Get("New") != "" || orig.Get("Gone") != "x" {
+		t.Errorf("original changed by the copy's Set/Del: %v", orig)
+	}
+	if len(cloneHeader(nil)) != 0 {
+		t.Error("cloneHeader(nil) is not empty")
+	}
+}
