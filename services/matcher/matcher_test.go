@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
@@ -389,6 +390,17 @@ func testSignalsAreMatchedWithEvidence(t *testing.T, mode string) {
 	}
 	if c := got["contact"].GetContact(); c.GetOwnerId() != e.sb.Owners()[1].ID || c.GetEvidence().GetRule() != signalsv1.MatchRule_MATCH_RULE_CONTACT_EMAIL {
 		t.Errorf("contact match = %v", c)
+	}
+
+	// signalbridge.matcher.signals counts them by outcome (once the publish
+	// returned, a moment after the stream has them).
+	outcome := func(o string) int64 {
+		return telemetrytest.Int64(t, e.metrics, "signalbridge.matcher.signals", attribute.String("outcome", o))
+	}
+	for deadline := time.Now().Add(5 * time.Second); outcome("matched") != 5 || outcome("unmatched") != 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("signalbridge.matcher.signals: matched %d, unmatched %d; want 5 and 3", outcome("matched"), outcome("unmatched"))
+		}
 	}
 
 	// Those look-ups left their answers in memory: the same domain again is answered

@@ -88,10 +88,12 @@ type Signals struct {
 	opts SignalsOptions
 	log  *slog.Logger
 
-	tracer    trace.Tracer
-	matched   metric.Int64Counter
-	failed    metric.Int64Counter
-	batchSize metric.Int64Histogram
+	tracer  trace.Tracer
+	matched metric.Int64Counter
+	// outcomeAttrs are the attribute options of matched, built once.
+	outcomeAttrs map[string]metric.AddOption
+	failed       metric.Int64Counter
+	batchSize    metric.Int64Histogram
 
 	// ModeNatsx: natsx.Consume workers hand signals to dispatch, which batches them.
 	in      chan *job
@@ -166,6 +168,10 @@ func NewSignals(nc *nats.Conn, js jetstream.JetStream, res *resolve.Resolver, op
 	var err error
 	if s.matched, err = opts.Meter.Int64Counter("signalbridge.matcher.signals", metric.WithDescription("signals matched and published, by outcome")); err != nil {
 		return nil, err
+	}
+	s.outcomeAttrs = map[string]metric.AddOption{}
+	for _, o := range []string{outcomeMatched, outcomeUnmatched} {
+		s.outcomeAttrs[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))
 	}
 	if s.failed, err = opts.Meter.Int64Counter("signalbridge.matcher.signal_failures", metric.WithDescription("signals that could not be matched or published this delivery")); err != nil {
 		return nil, err
@@ -416,9 +422,9 @@ func (s *Signals) process(ctx context.Context, batch []*job) []error {
 			}
 			msgs = append(msgs, m)
 			owners = append(owners, i)
-			outcome := "matched"
+			outcome := outcomeMatched
 			if ev.Company == nil {
-				outcome = "unmatched"
+				outcome = outcomeUnmatched
 			}
 			outcomes = append(outcomes, outcome)
 		}
@@ -431,9 +437,14 @@ func (s *Signals) process(ctx context.Context, batch []*job) []error {
 			}
 			continue
 		}
-		for k := start; k < end; k++ {
-			s.matched.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcomes[k])))
+		unmatched := 0
+		for _, o := range outcomes[start:end] {
+			if o == outcomeUnmatched {
+				unmatched++
+			}
 		}
+		s.count(ctx, outcomeMatched, end-start-unmatched)
+		s.count(ctx, outcomeUnmatched, unmatched)
 	}
 	for _, err := range errs {
 		if err != nil {
@@ -442,6 +453,19 @@ func (s *Signals) process(ctx context.Context, batch []*job) []error {
 		}
 	}
 	return errs
+}
+
+// Outcomes of signalbridge.matcher.signals.
+const (
+	outcomeMatched   = "matched"
+	outcomeUnmatched = "unmatched"
+)
+
+// count adds n published signals of an outcome to signalbridge.matcher.signals.
+func (s *Signals) count(ctx context.Context, outcome string, n int) {
+	if n > 0 {
+		s.matched.Add(ctx, int64(n), s.outcomeAttrs[outcome])
+	}
 }
 
 // domainMemoSize bounds the account domains whose normalisation the pipeline remembers.
