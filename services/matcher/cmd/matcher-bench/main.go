@@ -4,11 +4,13 @@
 //  1. the full CRM read of a portal of -companies companies (with contacts and deals) into
 //     Redis: duration, HubSpot calls, Redis memory;
 //  2. warm-cache matching throughput: -n SignalReceived messages over those companies,
-//     already in the stream, matched and published as SignalMatched, against raw
-//     JetStream consumption of the same messages by a durable consumer with the same
-//     number of workers (no work, ack only) and by a single plain consumer, and against
-//     a raw relay: the matcher's JetStream work (consume, republish in atomic batches,
-//     ack) with no matching, the most any matcher could reach on this server;
+//     in -rounds rounds of fresh signals already in the stream, matched and published
+//     as SignalMatched, each round against a raw relay of the same signals (the
+//     matcher's JetStream work: consume, republish in atomic batches, ack; no matching:
+//     what each signal costs the server), the two in alternating order;
+//     and, for context, raw JetStream consumption of the first round's signals by a
+//     durable consumer with the same number of workers (no work, ack only) and by a
+//     single plain consumer;
 //  3. ResolveAccount latency over gRPC with a warm cache (p50, p99, max), one call at a
 //     time and with concurrent callers;
 //  4. cold start: HubSpot calls made to match 1,000 signals whose domains were never
@@ -63,6 +65,7 @@ import (
 	"github.com/signalbridge/signalbridge/libs/redisx/redistest"
 	"github.com/signalbridge/signalbridge/services/matcher"
 	"github.com/signalbridge/signalbridge/services/matcher/internal/pipeline"
+	"github.com/signalbridge/signalbridge/services/matcher/internal/resolve"
 )
 
 func main() {
@@ -74,10 +77,10 @@ func main() {
 }
 
 type options struct {
-	n, natsxN, companies, workers, rpcCalls, coldCompanies, parallel, batch, cacheKeys int
-	linger                                                                             time.Duration
-	lazy                                                                               bool
-	redisURL, cpuProfile                                                               string
+	n, rounds, natsxN, companies, workers, rpcCalls, coldCompanies, parallel, batch, cacheKeys int
+	linger                                                                                     time.Duration
+	lazy                                                                                       bool
+	redisURL, cpuProfile                                                                       string
 }
 
 // bench holds the shared set-up.
@@ -102,6 +105,7 @@ type bench struct {
 func run() error {
 	var o options
 	flag.IntVar(&o.n, "n", 200_000, "signals in the warm throughput phase")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds the warm throughput phase is split into (each on fresh signals, the relay and the matcher in alternating order)")
 	flag.IntVar(&o.natsxN, "natsx-n", 100_000, "signals for the natsx.Consume mode comparison (0 skips it)")
 	flag.IntVar(&o.companies, "companies", 50_000, "companies in the mirrored portal")
 	flag.IntVar(&o.workers, "workers", 512, "natsx.Consume loops (raw natsx baseline and the natsx mode)")
@@ -113,7 +117,7 @@ func run() error {
 	flag.IntVar(&o.coldCompanies, "cold-companies", 5_000, "companies in the cold-start portal")
 	flag.BoolVar(&o.lazy, "lazy-fsync", false, "acknowledge before fsync (not what production runs)")
 	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", redisx.DefaultURL), "Redis URL")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the warm matching phase to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the matcher in the first warm round to this file")
 	gogc := flag.Int("gogc", 400, "GC percent of the benchmark process: it also hosts the HubSpot sandbox, whose heap would otherwise set the GC pace")
 	flag.Parse()
 	debug.SetGCPercent(*gogc)
@@ -180,10 +184,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	stop, err := b.throughput(svc, warm, domains, emails)
-	if err != nil {
+	if err := b.throughput(warm, domains, emails); err != nil {
 		return err
 	}
+	stop := b.start(svc)
 	if err := b.latency(svc, warm, domains); err != nil {
 		return err
 	}
@@ -435,17 +439,20 @@ func (b *bench) rawConsume(name, subject string, n int, natsxWorkers int) (time.
 	return d, b.js.DeleteConsumer(b.ctx, natsx.StreamSignals, name)
 }
 
-// rawRelay is the matcher's JetStream work without the matching: one plain
-// pull consumer (prefetching, as the matcher's does) feeds -parallel loops
-// that each take up to -batch signals (waiting at most -linger for more),
-// publish a copy of every one (same payload and headers, its own msg id) as
-// one atomic batch with the matcher's publisher, then acknowledge them (the
-// last one double-acked). It is what each signal costs the server with none
-// of the matcher's own work: the most a matcher could reach here.
-func (b *bench) rawRelay(pid string, n int) (time.Duration, error) {
+// rawRelay is the matcher's JetStream work without the matching, over the n
+// signals of pid from stream sequence from on: one plain pull consumer
+// (prefetching, as the matcher's does) feeds -parallel loops that each take
+// up to -batch signals (waiting at most -linger for more), publish a copy of
+// every one (same payload and headers, its own msg id) as one atomic batch
+// with the matcher's publisher, then acknowledge them (the last one
+// double-acked). It is what each signal costs the server with none of the
+// matcher's own work. (It is not a ceiling: over short rounds the matcher's
+// batch consumer, which overlaps more, can beat it.)
+func (b *bench) rawRelay(pid string, n int, from uint64) (time.Duration, error) {
 	const name = "bench-raw-relay"
 	cons, err := b.js.CreateOrUpdateConsumer(b.ctx, natsx.StreamSignals, jetstream.ConsumerConfig{
 		Durable: name, FilterSubjects: []string{natsx.SignalReceivedSubject(pid)}, AckPolicy: jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
 		MaxAckPending: (b.o.parallel + 2) * b.o.batch})
 	if err != nil {
 		return 0, err
@@ -569,71 +576,155 @@ func (b *bench) warmSignals(pid, prefix string, domains, emails []string) func(i
 	}
 }
 
-// throughput measures raw consumption and the matcher (batch mode) over the same n
-// signals. It leaves the matcher running and returns its stop function.
-func (b *bench) throughput(svc *matcher.Service, pid string, domains, emails []string) (func() error, error) {
-	fmt.Printf("publishing %d signals over %d company domains (1 in 4 with a visitor email)...\n", b.o.n, len(domains))
-	if err := b.publishAll(b.o.n, b.warmSignals(pid, "w", domains, emails)); err != nil {
-		return nil, err
+// throughput measures warm matching in -rounds rounds, each on n/rounds fresh
+// signals taken by the raw relay and by the matcher, in an order that
+// alternates from round to round, so that a machine that speeds up or slows
+// down during the run weighs on both. Each round runs a fresh matcher, as
+// after a deploy: the mirror is in Redis, its in-memory answers start empty.
+// Raw consumption is measured once, on the first round's signals, for
+// context.
+func (b *bench) throughput(pid string, domains, emails []string) error {
+	rounds := max(1, b.o.rounds)
+	size := func(r int) int { // n spread over the rounds
+		if r < b.o.n%rounds {
+			return b.o.n/rounds + 1
+		}
+		return b.o.n / rounds
 	}
-	runtime.GC()
-	subject := natsx.SignalReceivedSubject(pid)
-	rawPlain, err := b.rawConsume("bench-raw-plain", subject, b.o.n, 0)
-	if err != nil {
-		return nil, err
+	fmt.Printf("warm-cache matching — %d signals in %d rounds over %d company domains (1 in 4 with a visitor email), %d companies mirrored\n",
+		b.o.n, rounds, len(domains), b.o.companies)
+	type result struct {
+		n            int
+		relay, match time.Duration
+		order        string
 	}
-	rawNatsx, err := b.rawConsume("bench-raw-natsx", subject, b.o.n, b.o.workers)
-	if err != nil {
-		return nil, err
+	var res []result
+	var hubspotCalls, lookupErrors, memoryHits int64 // over the matcher's rounds
+	for r := range rounds {
+		per := size(r)
+		from, err := b.nextSeq()
+		if err != nil {
+			return err
+		}
+		if err := b.publishAll(per, b.warmSignals(pid, fmt.Sprintf("w%d-", r), domains, emails)); err != nil {
+			return err
+		}
+		runtime.GC()
+		if r == 0 {
+			subject := natsx.SignalReceivedSubject(pid)
+			rawPlain, err := b.rawConsume("bench-raw-plain", subject, per, 0)
+			if err != nil {
+				return err
+			}
+			rawNatsx, err := b.rawConsume("bench-raw-natsx", subject, per, b.o.workers)
+			if err != nil {
+				return err
+			}
+			b.rawPlain, b.rawNatsx = rate(per, rawPlain), rate(per, rawNatsx)
+		}
+		cur := result{n: per}
+		relay := func() (err error) { cur.relay, err = b.rawRelay(pid, per, from); return err }
+		match := func() (err error) {
+			var st resolve.Stats
+			cur.match, st, err = b.matchRound(pipeline.ModeBatch, pid, per, r == 0)
+			hubspotCalls += st.SearchCalls + st.BatchReadCalls
+			lookupErrors += st.FetchErrors + st.RedisErrors
+			memoryHits += st.WarmHits
+			return err
+		}
+		steps := []func() error{relay, match}
+		cur.order = "relay, matcher"
+		if r%2 == 1 {
+			steps, cur.order = []func() error{match, relay}, "matcher, relay"
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+		res = append(res, cur)
 	}
-	rawRelay, err := b.rawRelay(pid, b.o.n)
+	total := b.o.n
+	matched, unmatched, err := b.countOutcomes(pid, total)
 	if err != nil {
-		return nil, err
+		return err
 	}
 
-	if b.o.cpuProfile != "" {
-		f, err := os.Create(b.o.cpuProfile)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	runCtx, stopSvc := context.WithCancel(b.ctx)
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- svc.Run(runCtx) }()
-	stop := func() error { stopSvc(); return <-done }
-	if err := b.waitMatched(pid, b.o.n, 30*time.Minute); err != nil {
-		_ = stop()
-		return nil, err
-	}
-	matchDur := time.Since(start)
-	matched, unmatched, err := b.countOutcomes(pid, b.o.n)
-	if err != nil {
-		_ = stop()
-		return nil, err
-	}
-	b.rawPlain, b.rawNatsx = rate(b.o.n, rawPlain), rate(b.o.n, rawNatsx)
-	m := rate(b.o.n, matchDur)
-	fmt.Printf("\nwarm-cache matching — %d signals already in the stream, %d companies mirrored\n", b.o.n, b.o.companies)
 	fmt.Printf("%-60s %12s %10s %10s\n", "phase", "signals/s", "vs plain", "vs natsx")
 	row := func(name string, r float64) {
 		fmt.Printf("%-60s %12.0f %10.2f %10.2f\n", name, r, r/b.rawPlain, r/b.rawNatsx)
 	}
-	row("raw: one plain pull consumer, async ack, no work", b.rawPlain)
-	row(fmt.Sprintf("raw: natsx.Consume, %d workers, double ack, no work", b.o.workers), b.rawNatsx)
-	relay := rate(b.o.n, rawRelay)
-	row(fmt.Sprintf("raw relay: consume, republish by %d atomically, ack; %d in flight", b.o.batch, b.o.parallel), relay)
-	row("matcher (batch mode): match + publish SignalMatched + ack", m)
-	fmt.Printf("  against the raw relay (the same JetStream work, no matching): %.2f\n", m/relay)
+	row("raw: one plain pull consumer, async ack, no work (round 1)", b.rawPlain)
+	row(fmt.Sprintf("raw: natsx.Consume, %d workers, double ack, no work (round 1)", b.o.workers), b.rawNatsx)
+	var relayTotal, matchTotal time.Duration
+	ratios := make([]float64, 0, len(res))
+	fmt.Printf("\n%-8s %-16s %16s %16s %8s\n", "round", "order", "raw relay/s", "matcher/s", "ratio")
+	for i, r := range res {
+		ratio := r.relay.Seconds() / r.match.Seconds()
+		ratios = append(ratios, ratio)
+		relayTotal += r.relay
+		matchTotal += r.match
+		fmt.Printf("%-8d %-16s %16.0f %16.0f %8.2f\n", i+1, r.order, rate(r.n, r.relay), rate(r.n, r.match), ratio)
+	}
+	slices.Sort(ratios)
+	m := rate(total, matchTotal)
+	fmt.Printf("  raw relay: consume, republish by %d as one atomic batch with the same headers, ack; %d in flight (the matcher's JetStream work, no matching)\n", b.o.batch, b.o.parallel)
+	fmt.Printf("  matcher (batch mode): match + publish SignalMatched + ack, over all rounds: %.0f signals/s; raw relay %.0f; median ratio %.2f\n",
+		m, rate(total, relayTotal), ratios[len(ratios)/2])
 	fmt.Printf("  target ≥ 25,000 signals/s end to end: %s; %d matched, %d unmatched (match rate %.1f%%)\n",
 		verdict(m >= 25_000), matched, unmatched, 100*float64(matched)/float64(matched+unmatched))
-	fmt.Printf("  HubSpot look-ups during the warm run: %+v\n\n", svc.Resolver().Stats())
-	return stop, nil
+	fmt.Printf("  during the matcher's rounds: %d HubSpot calls, %d failed look-ups, %d answers from memory\n\n", hubspotCalls, lookupErrors, memoryHits)
+	return nil
+}
+
+// nextSeq is the stream sequence the next signal published will get.
+func (b *bench) nextSeq() (uint64, error) {
+	st, err := b.js.Stream(b.ctx, natsx.StreamSignals)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(b.ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq + 1, nil
+}
+
+// matchRound runs a fresh matcher with the given signals consumer until it has
+// published n more SignalMatched for pid, and stops it.
+func (b *bench) matchRound(mode, pid string, n int, profile bool) (time.Duration, resolve.Stats, error) {
+	svc, err := b.service(mode)
+	if err != nil {
+		return 0, resolve.Stats{}, err
+	}
+	before, err := b.matchedCount(pid)
+	if err != nil {
+		return 0, resolve.Stats{}, err
+	}
+	if profile && b.o.cpuProfile != "" {
+		f, err := os.Create(b.o.cpuProfile)
+		if err != nil {
+			return 0, resolve.Stats{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return 0, resolve.Stats{}, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	start := time.Now()
+	stop := b.start(svc)
+	err = b.waitMatched(pid, int(before)+n, 30*time.Minute)
+	d := time.Since(start)
+	return d, svc.Resolver().Stats(), errors.Join(err, stop())
+}
+
+// start runs svc until the returned function stops it (and returns Run's error).
+func (b *bench) start(svc *matcher.Service) func() error {
+	ctx, cancel := context.WithCancel(b.ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	return func() error { cancel(); return <-done }
 }
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
@@ -641,27 +732,10 @@ func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
 // natsxMode runs the matcher with the natsx.Consume signals consumer over a fresh set
 // of signals, for comparison with batch mode.
 func (b *bench) natsxMode(pid string, domains, emails []string) error {
-	svc, err := b.service(pipeline.ModeNatsx)
-	if err != nil {
-		return err
-	}
 	if err := b.publishAll(b.o.natsxN, b.warmSignals(pid, "x", domains, emails)); err != nil {
 		return err
 	}
-	before, err := b.matchedCount(pid)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(b.ctx)
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- svc.Run(ctx) }()
-	err = b.waitMatched(pid, int(before)+b.o.natsxN, 30*time.Minute)
-	d := time.Since(start)
-	cancel()
-	if rerr := <-done; err == nil {
-		err = rerr
-	}
+	d, _, err := b.matchRound(pipeline.ModeNatsx, pid, b.o.natsxN, false)
 	if err != nil {
 		return err
 	}
