@@ -472,13 +472,22 @@ func (b *bench) rawRelay(pid string, n int, from uint64) (time.Duration, error) 
 	pub := natsx.NewPublisher(b.nc, b.js, tracenoop.NewTracerProvider())
 	out := natsx.SignalMatchedSubject("relay-" + pid)
 	var relayed atomic.Int64
+	var end time.Time
+	var once sync.Once
+	all := make(chan struct{}) // closed once n signals are relayed, or on the first error
 	errs := make(chan error, b.o.parallel)
+	fail := func(err error) { errs <- err; once.Do(func() { close(all) }) }
 	var wg sync.WaitGroup
 	for range b.o.parallel {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for relayed.Load() < int64(n) {
+			for {
+				select {
+				case <-all:
+					return
+				default:
+				}
 				batch := make([]jetstream.Msg, 0, b.o.batch)
 				linger := time.NewTimer(time.Second)
 			collect:
@@ -490,6 +499,8 @@ func (b *bench) rawRelay(pid string, n int, from uint64) (time.Duration, error) 
 							linger.Reset(b.o.linger)
 						}
 					case <-linger.C:
+						break collect
+					case <-all:
 						break collect
 					}
 				}
@@ -507,25 +518,27 @@ func (b *bench) rawRelay(pid string, n int, from uint64) (time.Duration, error) 
 					msgs[i] = &nats.Msg{Subject: out, Data: m.Data(), Header: h}
 				}
 				if _, err := pub.PublishBatch(b.ctx, msgs); err != nil {
-					errs <- err
+					fail(err)
 					return
 				}
 				for _, m := range batch[:len(batch)-1] {
 					if err := m.Ack(); err != nil {
-						errs <- err
+						fail(err)
 						return
 					}
 				}
 				if err := batch[len(batch)-1].DoubleAck(b.ctx); err != nil {
-					errs <- err
+					fail(err)
 					return
 				}
-				relayed.Add(int64(len(batch)))
+				if relayed.Add(int64(len(batch))) >= int64(n) {
+					once.Do(func() { end = time.Now(); close(all) })
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	d := time.Since(start)
+	d := end.Sub(start)
 	close(finished)
 	cc.Stop()
 	close(errs)
