@@ -15,11 +15,13 @@
 // Two measurements: throughput (-n events as fast as -workers concurrent
 // senders go), and latency at a fixed rate (-rate events/s for -duration,
 // open loop: each request's latency counts from when it was due, so a stall
-// shows). Under each latency phase it prints the NATS server's GC cycles
-// during it (the server process runs with GODEBUG=gctrace=1) and how many of
-// the requests slower than 25 ms were in flight during one. After the latency
-// phases it probes the store's disk alone (a write+fsync every 5 ms), since
-// every commit waits for one.
+// shows); for context the latency phases also send the same events as raw
+// batches of 1000 at a tenth of the request rate, what perfect merging would
+// get from the server. Under each latency phase it prints the NATS server's
+// GC cycles during it (the server process runs with GODEBUG=gctrace=1) and
+// how many of the requests slower than 25 ms were in flight during one. After
+// the latency phases it probes the store's disk alone (a write+fsync every
+// 5 ms), since every commit waits for one.
 //
 //	go run ./services/webhook-receiver/cmd/webhook-bench -n 100000 -rate 20000 -duration 10s
 package main
@@ -253,13 +255,34 @@ func run() error {
 		fmt.Printf("\nlatency at %d events/s (%d requests/s of %d events) for %s, open loop, per request\n",
 			o.rate, o.rate/batchSize, batchSize, o.duration)
 		fmt.Printf("  %-40s %12s %8s %8s %8s %8s %8s\n", "phase", "events/s", "p50 ms", "p99 ms", "max ms", "refused", "target")
+		// The same events as raw atomic batches of 1000 (the server's most) at a
+		// tenth of the request rate: what perfect merging would get from the
+		// server, with nothing of HTTP or the receiver.
+		merged := natsx.MaxBatchSize / batchSize
+		rawMerged := func(n int) ([]any, error) {
+			small, err := b.rawBatches(n)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]any, 0, len(small)/merged)
+			for i := 0; i+merged <= len(small); i += merged {
+				var msgs []*nats.Msg
+				for _, part := range small[i : i+merged] {
+					msgs = append(msgs, part.([]*nats.Msg)...)
+				}
+				out = append(out, msgs)
+			}
+			return out, nil
+		}
 		for _, ph := range []struct {
 			name, label, target string
+			events              int // per request
 			send                func(i int, batch any) error
 			prepare             func(n int) ([]any, error)
 		}{
-			{"raw", "raw JetStream atomic batches", "", b.rawSend, b.rawBatches},
-			{"webhook", "webhook-receiver (HTTP, v3 verified)", "p99 ≤ 25", b.webhookSend, b.webhookBodies},
+			{"raw", "raw JetStream atomic batches", "", batchSize, b.rawSend, b.rawBatches},
+			{"webhook", "webhook-receiver (HTTP, v3 verified)", "p99 ≤ 25", batchSize, b.webhookSend, b.webhookBodies},
+			{"raw1000", fmt.Sprintf("context: raw batches of %d, %d/s", natsx.MaxBatchSize, o.rate/natsx.MaxBatchSize), "", natsx.MaxBatchSize, b.rawSend, rawMerged},
 		} {
 			if err := b.reset(ctx); err != nil {
 				return err
@@ -268,7 +291,7 @@ func run() error {
 			if err != nil {
 				return err
 			}
-			r, err := paced(batches, o.rate/batchSize, ph.send)
+			r, err := paced(batches, o.rate/ph.events, ph.send)
 			if err != nil {
 				return fmt.Errorf("%s latency: %w", ph.name, err)
 			}
@@ -276,7 +299,7 @@ func run() error {
 			if len(r.lat) > 0 {
 				maxLat = r.lat[len(r.lat)-1]
 			}
-			fmt.Printf("  %-40s %12.0f %8.1f %8.1f %8.1f %8d %8s\n", ph.label, r.achieved*batchSize,
+			fmt.Printf("  %-40s %12.0f %8.1f %8.1f %8.1f %8d %8s\n", ph.label, r.achieved*float64(ph.events),
 				ms(percentile(r.lat, 0.50)), ms(percentile(r.lat, 0.99)), ms(maxLat), r.refused, ph.target)
 			if serverGC != nil {
 				cycles, longest, inGC := gcSummary(serverGC, r.phase, r.slow, 5*time.Millisecond)
