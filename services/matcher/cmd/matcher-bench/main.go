@@ -41,6 +41,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -607,9 +608,10 @@ func (b *bench) throughput(pid string, domains, emails []string) error {
 	fmt.Printf("warm-cache matching — %d signals in %d rounds over %d company domains (1 in 4 with a visitor email), %d companies mirrored\n",
 		b.o.n, rounds, len(domains), b.o.companies)
 	type result struct {
-		n            int
-		relay, match time.Duration
-		order        string
+		n                  int
+		relay, match       time.Duration
+		relayCPU, matchCPU time.Duration // of this process (the server runs in its own)
+		order              string
 	}
 	var res []result
 	var hubspotCalls, lookupErrors, memoryHits int64 // over the matcher's rounds
@@ -636,10 +638,17 @@ func (b *bench) throughput(pid string, domains, emails []string) error {
 			b.rawPlain, b.rawNatsx = rate(per, rawPlain), rate(per, rawNatsx)
 		}
 		cur := result{n: per}
-		relay := func() (err error) { cur.relay, err = b.rawRelay(pid, per, from); return err }
+		relay := func() (err error) {
+			cpu := processCPU()
+			cur.relay, err = b.rawRelay(pid, per, from)
+			cur.relayCPU = processCPU() - cpu
+			return err
+		}
 		match := func() (err error) {
 			var st resolve.Stats
+			cpu := processCPU()
 			cur.match, st, err = b.matchRound(pipeline.ModeBatch, pid, per, r == 0)
+			cur.matchCPU = processCPU() - cpu
 			hubspotCalls += st.SearchCalls + st.BatchReadCalls
 			lookupErrors += st.FetchErrors + st.RedisErrors
 			memoryHits += st.WarmHits
@@ -671,13 +680,15 @@ func (b *bench) throughput(pid string, domains, emails []string) error {
 	row(fmt.Sprintf("raw: natsx.Consume, %d workers, double ack, no work (round 1)", b.o.workers), b.rawNatsx)
 	var relayTotal, matchTotal time.Duration
 	ratios := make([]float64, 0, len(res))
-	fmt.Printf("\n%-8s %-16s %16s %16s %8s\n", "round", "order", "raw relay/s", "matcher/s", "ratio")
+	fmt.Printf("\n%-8s %-16s %16s %16s %8s %22s\n", "round", "order", "raw relay/s", "matcher/s", "ratio", "CPU µs/signal r / m")
 	for i, r := range res {
 		ratio := r.relay.Seconds() / r.match.Seconds()
 		ratios = append(ratios, ratio)
 		relayTotal += r.relay
 		matchTotal += r.match
-		fmt.Printf("%-8d %-16s %16.0f %16.0f %8.2f\n", i+1, r.order, rate(r.n, r.relay), rate(r.n, r.match), ratio)
+		perSignal := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.n) }
+		fmt.Printf("%-8d %-16s %16.0f %16.0f %8.2f %13.1f / %5.1f\n", i+1, r.order, rate(r.n, r.relay), rate(r.n, r.match), ratio,
+			perSignal(r.relayCPU), perSignal(r.matchCPU))
 	}
 	slices.Sort(ratios)
 	m := rate(total, matchTotal)
@@ -688,6 +699,15 @@ func (b *bench) throughput(pid string, domains, emails []string) error {
 		verdict(m >= 25_000), matched, unmatched, 100*float64(matched)/float64(matched+unmatched))
 	fmt.Printf("  during the matcher's rounds: %d HubSpot calls, %d failed look-ups, %d answers from memory\n\n", hubspotCalls, lookupErrors, memoryHits)
 	return nil
+}
+
+// processCPU is the CPU time this process has used so far (user and system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // nextSeq is the stream sequence the next signal published will get.
