@@ -20,17 +20,9 @@ func Int64(t testing.TB, r sdkmetric.Reader, name string, attrs ...attribute.Key
 	for _, m := range collect(t, r, name) {
 		switch d := m.Data.(type) {
 		case metricdata.Sum[int64]:
-			for _, dp := range d.DataPoints {
-				if has(dp.Attributes, attrs) {
-					total += dp.Value
-				}
-			}
+			total += sumValues(d.DataPoints, attrs)
 		case metricdata.Gauge[int64]:
-			for _, dp := range d.DataPoints {
-				if has(dp.Attributes, attrs) {
-					total += dp.Value
-				}
-			}
+			total += sumValues(d.DataPoints, attrs)
 		default:
 			t.Fatalf("telemetrytest: %s is %T, not an int64 counter or gauge", name, m.Data)
 		}
@@ -47,19 +39,34 @@ func HistogramCount(t testing.TB, r sdkmetric.Reader, name string, attrs ...attr
 	for _, m := range collect(t, r, name) {
 		switch d := m.Data.(type) {
 		case metricdata.Histogram[int64]:
-			for _, dp := range d.DataPoints {
-				if has(dp.Attributes, attrs) {
-					n += dp.Count
-				}
-			}
+			n += sumCounts(d.DataPoints, attrs)
 		case metricdata.Histogram[float64]:
-			for _, dp := range d.DataPoints {
-				if has(dp.Attributes, attrs) {
-					n += dp.Count
-				}
-			}
+			n += sumCounts(d.DataPoints, attrs)
 		default:
 			t.Fatalf("telemetrytest: %s is %T, not a histogram", name, m.Data)
+		}
+	}
+	return n
+}
+
+// sumValues adds the values of the points whose attributes include attrs.
+func sumValues(dps []metricdata.DataPoint[int64], attrs []attribute.KeyValue) int64 {
+	var total int64
+	for _, dp := range dps {
+		if has(dp.Attributes, attrs) {
+			total += dp.Value
+		}
+	}
+	return total
+}
+
+// sumCounts adds the recording counts of the histogram points whose
+// attributes include attrs.
+func sumCounts[N int64 | float64](dps []metricdata.HistogramDataPoint[N], attrs []attribute.KeyValue) uint64 {
+	var n uint64
+	for _, dp := range dps {
+		if has(dp.Attributes, attrs) {
+			n += dp.Count
 		}
 	}
 	return n
