@@ -35,6 +35,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -81,7 +82,7 @@ type options struct {
 	n, rounds, natsxN, companies, workers, rpcCalls, coldCompanies, parallel, batch, cacheKeys int
 	linger                                                                                     time.Duration
 	lazy                                                                                       bool
-	redisURL, cpuProfile                                                                       string
+	redisURL, cpuProfile, memProfile                                                           string
 }
 
 // bench holds the shared set-up.
@@ -119,6 +120,7 @@ func run() error {
 	flag.BoolVar(&o.lazy, "lazy-fsync", false, "acknowledge before fsync (not what production runs)")
 	flag.StringVar(&o.redisURL, "redis", envOr("REDIS_URL", redisx.DefaultURL), "Redis URL")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the matcher in the last warm round (its in-memory answers are warm by then) to this file")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write heap profiles before (FILE.base) and after the matcher's last warm round to FILE: go tool pprof -sample_index=alloc_space -diff_base FILE.base BINARY FILE shows what the round allocated")
 	gogc := flag.Int("gogc", 400, "GC percent of the benchmark process: it also hosts the HubSpot sandbox, whose heap would otherwise set the GC pace")
 	flag.Parse()
 	debug.SetGCPercent(*gogc)
@@ -610,7 +612,7 @@ func (b *bench) throughput(pid string, domains, emails []string) error {
 	type result struct {
 		n                  int
 		relay, match       time.Duration
-		relayCPU, matchCPU time.Duration // of this process (the server runs in its own)
+		relayUse, matchUse usage // of this process (the server runs in its own)
 		order              string
 	}
 	var res []result
@@ -639,16 +641,16 @@ func (b *bench) throughput(pid string, domains, emails []string) error {
 		}
 		cur := result{n: per}
 		relay := func() (err error) {
-			cpu := processCPU()
+			before := processUsage()
 			cur.relay, err = b.rawRelay(pid, per, from)
-			cur.relayCPU = processCPU() - cpu
+			cur.relayUse = processUsage().since(before)
 			return err
 		}
 		match := func() (err error) {
 			var st resolve.Stats
-			cpu := processCPU()
+			before := processUsage()
 			cur.match, st, err = b.matchRound(pipeline.ModeBatch, pid, per, r == rounds-1)
-			cur.matchCPU = processCPU() - cpu
+			cur.matchUse = processUsage().since(before)
 			hubspotCalls += st.SearchCalls + st.BatchReadCalls
 			lookupErrors += st.FetchErrors + st.RedisErrors
 			memoryHits += st.WarmHits
@@ -680,15 +682,16 @@ func (b *bench) throughput(pid string, domains, emails []string) error {
 	row(fmt.Sprintf("raw: natsx.Consume, %d workers, double ack, no work (round 1)", b.o.workers), b.rawNatsx)
 	var relayTotal, matchTotal time.Duration
 	ratios := make([]float64, 0, len(res))
-	fmt.Printf("\n%-8s %-16s %16s %16s %8s %22s\n", "round", "order", "raw relay/s", "matcher/s", "ratio", "CPU µs/signal r / m")
+	fmt.Printf("\n%-8s %-16s %16s %16s %8s %22s %22s\n", "round", "order", "raw relay/s", "matcher/s", "ratio", "CPU µs/signal r / m", "alloc B/signal r / m")
 	for i, r := range res {
 		ratio := r.relay.Seconds() / r.match.Seconds()
 		ratios = append(ratios, ratio)
 		relayTotal += r.relay
 		matchTotal += r.match
-		perSignal := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.n) }
-		fmt.Printf("%-8d %-16s %16.0f %16.0f %8.2f %13.1f / %5.1f\n", i+1, r.order, rate(r.n, r.relay), rate(r.n, r.match), ratio,
-			perSignal(r.relayCPU), perSignal(r.matchCPU))
+		cpu := func(u usage) float64 { return float64(u.cpu.Microseconds()) / float64(r.n) }
+		alloc := func(u usage) float64 { return float64(u.alloc) / float64(r.n) }
+		fmt.Printf("%-8d %-16s %16.0f %16.0f %8.2f %13.1f / %5.1f %14.0f / %5.0f\n", i+1, r.order, rate(r.n, r.relay), rate(r.n, r.match), ratio,
+			cpu(r.relayUse), cpu(r.matchUse), alloc(r.relayUse), alloc(r.matchUse))
 	}
 	slices.Sort(ratios)
 	m := rate(total, matchTotal)
@@ -701,13 +704,45 @@ func (b *bench) throughput(pid string, domains, emails []string) error {
 	return nil
 }
 
-// processCPU is the CPU time this process has used so far (user and system).
-func processCPU() time.Duration {
+// usage is what this process has spent so far: CPU time (user and system) and bytes
+// allocated on the heap (what drives the garbage collector's work).
+type usage struct {
+	cpu   time.Duration
+	alloc uint64
+}
+
+func processUsage() usage {
+	var u usage
 	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		u.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		u.alloc = s[0].Value.Uint64()
+	}
+	return u
+}
+
+// since is what was spent between before and u.
+func (u usage) since(before usage) usage {
+	return usage{cpu: u.cpu - before.cpu, alloc: u.alloc - before.alloc}
+}
+
+// writeHeapProfile writes the heap profile (cumulative allocations included) to path,
+// after a garbage collection: the profile counts allocations as of the last one.
+func writeHeapProfile(path string) error {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // nextSeq is the stream sequence the next signal published will get.
@@ -744,6 +779,16 @@ func (b *bench) matchRound(mode, pid string, n int, profile bool) (time.Duration
 			return 0, resolve.Stats{}, err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if profile && b.o.memProfile != "" {
+		if err := writeHeapProfile(b.o.memProfile + ".base"); err != nil {
+			return 0, resolve.Stats{}, err
+		}
+		defer func() {
+			if err := writeHeapProfile(b.o.memProfile); err != nil {
+				fmt.Fprintln(os.Stderr, "heap profile:", err)
+			}
+		}()
 	}
 	start := time.Now()
 	stop := b.start(svc)
