@@ -76,12 +76,7 @@ func (c HeaderCarrier) Get(key string) string {
 // Set stores value under key exactly as spelled, replacing any value stored
 // under another spelling of the same key.
 func (c HeaderCarrier) Set(key, value string) {
-	for k := range c {
-		if k != key && strings.EqualFold(k, key) {
-			delete(c, k)
-		}
-	}
-	c[key] = []string{value}
+	setShared(nats.Header(c), key, []string{value})
 }
 
 // Keys lists the header keys, sorted.

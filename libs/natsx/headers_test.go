@@ -1,10 +1,12 @@
 package natsx_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -13,6 +15,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/signalbridge/signalbridge/libs/natsx"
@@ -155,5 +158,37 @@ func TestNewMsgInvalid(t *testing.T) {
 				t.Fatalf("NewMsg = %v, %v; want ErrInvalidMsg", msg, err)
 			}
 		})
+	}
+}
+
+// NewEncodedMsg takes the payload as it is and checks the event type's form; its
+// header values share one array, so adding to one key must leave the others alone.
+func TestNewEncodedMsg(t *testing.T) {
+	t.Parallel()
+	data, err := proto.Marshal(wrapperspb.String("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := natsx.NewEncodedMsg(context.Background(), natsx.SignalReceivedSubject("42"), "sig-1", "google.protobuf.StringValue", data)
+	if err != nil {
+		t.Fatalf("NewEncodedMsg: %v", err)
+	}
+	if !bytes.Equal(msg.Data, data) {
+		t.Errorf("payload = %x, want %x", msg.Data, data)
+	}
+	msg.Header.Add(natsx.HeaderMsgID, "second")
+	for key, want := range map[string]string{
+		"Nats-Msg-Id":   "sig-1,second",
+		"Sb-Event-Type": "google.protobuf.StringValue",
+		"Content-Type":  "application/x-protobuf",
+	} {
+		if got := strings.Join(msg.Header.Values(key), ","); got != want {
+			t.Errorf("header %s = %q, want %q", key, got, want)
+		}
+	}
+	for _, bad := range []protoreflect.FullName{"", "not a name", ".leading.dot"} {
+		if _, err := natsx.NewEncodedMsg(context.Background(), "s.v1.1.x", "id", bad, data); !errors.Is(err, natsx.ErrInvalidMsg) {
+			t.Errorf("NewEncodedMsg(event type %q) = %v, want ErrInvalidMsg", bad, err)
+		}
 	}
 }

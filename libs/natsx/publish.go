@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 const (
@@ -56,13 +59,34 @@ func NewMsg(ctx context.Context, subject, msgID string, m proto.Message) (*nats.
 	if err != nil {
 		return nil, fmt.Errorf("natsx: new message on %q (id %q): marshal %s: %w", subject, msgID, m.ProtoReflect().Descriptor().FullName(), err)
 	}
-	msg := nats.NewMsg(subject)
-	msg.Data = data
-	msg.Header.Set(HeaderMsgID, msgID)
-	msg.Header.Set(HeaderEventType, string(m.ProtoReflect().Descriptor().FullName()))
-	msg.Header.Set(HeaderContentType, ContentTypeProtobuf)
-	otel.GetTextMapPropagator().Inject(ctx, HeaderCarrier(msg.Header))
-	return msg, nil
+	return NewEncodedMsg(ctx, subject, msgID, m.ProtoReflect().Descriptor().FullName(), data)
+}
+
+// NewEncodedMsg is NewMsg for a payload already encoded: data must be the
+// binary protobuf encoding of a message of type eventType. It is for callers
+// that build the encoding themselves, for example by splicing in the wire
+// bytes of a sub-message they received instead of decoding and encoding it
+// again.
+func NewEncodedMsg(ctx context.Context, subject, msgID string, eventType protoreflect.FullName, data []byte) (*nats.Msg, error) {
+	if subject == "" {
+		return nil, fmt.Errorf("natsx: new message: %w: subject is empty", ErrInvalidMsg)
+	}
+	if msgID == "" {
+		return nil, fmt.Errorf("natsx: new message on %q: %w: msg id (%s) is empty", subject, ErrInvalidMsg, HeaderMsgID)
+	}
+	if !eventType.IsValid() {
+		return nil, fmt.Errorf("natsx: new message on %q (id %q): %w: event type %q is not a full protobuf name", subject, msgID, ErrInvalidMsg, eventType)
+	}
+	// One array for the three values, each slice without spare capacity (an
+	// Add reallocates), and room in the map for the trace and batch headers
+	// a publish adds.
+	vals := []string{msgID, string(eventType), ContentTypeProtobuf}
+	h := make(nats.Header, 8)
+	h[HeaderMsgID] = vals[0:1:1]
+	h[HeaderEventType] = vals[1:2:2]
+	h[HeaderContentType] = vals[2:3:3]
+	otel.GetTextMapPropagator().Inject(ctx, HeaderCarrier(h))
+	return &nats.Msg{Subject: subject, Header: h, Data: data}, nil
 }
 
 // Publisher publishes to JetStream with a producer span per call. It is
@@ -72,6 +96,9 @@ type Publisher struct {
 	js     jetstream.JetStream
 	tracer trace.Tracer
 	slots  chan struct{}
+	// seqs[i] is the Nats-Batch-Sequence value of a batch's message i,
+	// shared (as seqs[i:i+1:i+1]) by every batch instead of one per message.
+	seqs []string
 }
 
 // NewPublisher returns a Publisher on nc and js (js must be built on nc).
@@ -80,11 +107,16 @@ func NewPublisher(nc *nats.Conn, js jetstream.JetStream, tp trace.TracerProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
+	seqs := make([]string, MaxBatchSize)
+	for i := range seqs {
+		seqs[i] = strconv.Itoa(i + 1)
+	}
 	return &Publisher{
 		nc:     nc,
 		js:     js,
 		tracer: tp.Tracer(instrumentationName),
 		slots:  make(chan struct{}, maxInflightBatches),
+		seqs:   seqs,
 	}
 }
 
@@ -110,7 +142,7 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubA
 		trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
 	defer span.End()
 
-	out := outgoing(ctx, msg)
+	out := outgoing(msg, traceHeader(ctx))
 	wctx, stop, err := p.watchConn(ctx)
 	if err != nil {
 		return nil, spanErr(span, classify(ctx, op, err))
@@ -218,13 +250,14 @@ func (p *Publisher) publishBatch(ctx context.Context, msgs []*nats.Msg, merged b
 	if merged {
 		traceFields = otel.GetTextMapPropagator().Fields()
 	}
+	tc := traceHeader(ctx) // the producer span's, shared by every message that takes it
 	out := make([]*nats.Msg, len(unique))
 	for j, i := range unique {
 		if merged && hasTraceContext(msgs[i].Header, traceFields) {
-			out[j] = &nats.Msg{Subject: msgs[i].Subject, Data: msgs[i].Data, Header: cloneHeader(msgs[i].Header)}
+			out[j] = outgoing(msgs[i], nil)
 			continue
 		}
-		out[j] = outgoing(ctx, msgs[i])
+		out[j] = outgoing(msgs[i], tc)
 	}
 
 	ack, err := p.publishAtomic(ctx, out)
@@ -324,13 +357,14 @@ func (p *Publisher) tryAtomic(ctx context.Context, out []*nats.Msg, ackFirst boo
 	defer func() { err = withCause(wctx, err) }()
 
 	id := nuid.Next()
+	idValue := []string{id} // shared by every message of the batch
 	n := len(out)
 	for i, m := range out {
-		m.Header.Set(headerBatchID, id)
-		m.Header.Set(headerBatchSeq, strconv.Itoa(i+1))
-		m.Header.Del(headerBatchCommit)
+		m.Header[headerBatchID] = idValue
+		m.Header[headerBatchSeq] = p.seqs[i : i+1 : i+1]
+		delete(m.Header, headerBatchCommit)
 	}
-	out[n-1].Header.Set(headerBatchCommit, "1")
+	out[n-1].Header[headerBatchCommit] = []string{"1"}
 
 	next := 0
 	if ackFirst && n > 1 {
@@ -437,11 +471,37 @@ func (p *Publisher) watchConn(ctx context.Context) (context.Context, func(), err
 }
 
 // outgoing copies msg for publishing (the caller's message stays as it is)
-// and puts the trace context of ctx (the producer span) into its headers.
-func outgoing(ctx context.Context, msg *nats.Msg) *nats.Msg {
+// and sets the trace context tc (traceHeader's) in the copy's headers.
+func outgoing(msg *nats.Msg, tc nats.Header) *nats.Msg {
 	out := &nats.Msg{Subject: msg.Subject, Data: msg.Data, Header: cloneHeader(msg.Header)}
-	otel.GetTextMapPropagator().Inject(ctx, HeaderCarrier(out.Header))
+	for k, vs := range tc {
+		setShared(out.Header, k, vs)
+	}
 	return out
+}
+
+// traceHeader is the trace context of ctx as the global propagator writes it
+// into headers, once for all the messages of a publish. Its values have no
+// spare capacity, so messages can share them (see setShared).
+func traceHeader(ctx context.Context) nats.Header {
+	tc := nats.Header{}
+	otel.GetTextMapPropagator().Inject(ctx, HeaderCarrier(tc))
+	for k, vs := range tc {
+		tc[k] = slices.Clip(vs)
+	}
+	return tc
+}
+
+// setShared is HeaderCarrier.Set with a value slice that may be shared with
+// other headers: vs must have no spare capacity, so that an Add on any of
+// them reallocates instead of writing into the others.
+func setShared(h nats.Header, key string, vs []string) {
+	for k := range h {
+		if k != key && strings.EqualFold(k, key) {
+			delete(h, k)
+		}
+	}
+	h[key] = vs
 }
 
 // hasTraceContext reports whether h carries a value of one of fields, the
