@@ -212,17 +212,29 @@ func (m *DomainMemo) NormalizeAccount(primary string, aliases []string) (Account
 func normalizeAccount(normalize func(string) (string, error), primary string, aliases []string) (Account, []*FieldError) {
 	var a Account
 	var errs []*FieldError
-	add := func(field, raw string) {
+	// field is the path of value i: the primary domain (-1) or aliases[i]; built only
+	// for an error, as this runs for every signal.
+	field := func(i int) string {
+		if i < 0 {
+			return "domain"
+		}
+		return fmt.Sprintf("aliases[%d]", i)
+	}
+	for i := -1; i < len(aliases); i++ {
+		raw := primary
+		if i >= 0 {
+			raw = aliases[i]
+		}
 		if strings.TrimSpace(raw) == "" {
-			if field != "domain" {
-				errs = append(errs, &FieldError{Field: field, Value: raw, Err: domain.ErrEmpty})
+			if i >= 0 { // an account may have no primary domain, but not an empty alias
+				errs = append(errs, &FieldError{Field: field(i), Value: raw, Err: domain.ErrEmpty})
 			}
-			return
+			continue
 		}
 		d, err := normalize(raw)
 		if err != nil {
-			errs = append(errs, &FieldError{Field: field, Value: raw, Err: err})
-			return
+			errs = append(errs, &FieldError{Field: field(i), Value: raw, Err: err})
+			continue
 		}
 		switch {
 		case domain.IsFreeMail(d):
@@ -232,10 +244,6 @@ func normalizeAccount(normalize func(string) (string, error), primary string, al
 		case !slices.Contains(a.Domains, d):
 			a.Domains = append(a.Domains, d)
 		}
-	}
-	add("domain", primary)
-	for i, alias := range aliases {
-		add(fmt.Sprintf("aliases[%d]", i), alias)
 	}
 	return a, errs
 }
@@ -372,7 +380,8 @@ func ResolveAccount(a Account, hits [][]Hit) AccountResult {
 		}
 		return AccountResult{Unmatched: signalsv1.UnmatchedReason_UNMATCHED_REASON_NO_DOMAIN}
 	}
-	var cands []candidate
+	var buf [4]candidate // most accounts have one company; no allocation for a few
+	cands := buf[:0]
 	for i, d := range a.Domains {
 		if i >= len(hits) {
 			break
@@ -405,8 +414,9 @@ func ResolveAccount(a Account, hits [][]Hit) AccountResult {
 	if len(cands) > 1 {
 		_, ev.TieBreak = tieBreak(cands[0].c, cands[1].c)
 	}
-	for _, c := range cands {
-		ev.CandidateIDs = append(ev.CandidateIDs, c.c.ID)
+	ev.CandidateIDs = make([]string, len(cands))
+	for i, c := range cands {
+		ev.CandidateIDs[i] = c.c.ID
 	}
 	win := cands[0].c
 	return AccountResult{Company: &win, Evidence: ev}

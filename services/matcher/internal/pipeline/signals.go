@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -113,6 +114,9 @@ type job struct {
 	ctx    context.Context // ModeNatsx: the consumer span's context, linked from the batch span
 	portal string
 	sr     *signalsv1.SignalReceived
+	// signal is the wire encoding of sr's Signal as received, when the message held it
+	// once (see signalBytes): SignalMatched carries it as it is.
+	signal []byte
 	id     string      // event id of the signal
 	finish func(error) // ModeNatsx: hands the outcome back to the waiting worker
 }
@@ -270,7 +274,63 @@ func decode(m jetstream.Msg) (*job, error) {
 	if id == "" {
 		return nil, natsx.Permanent(fmt.Errorf("signal on %s has no event id: its match could not be published idempotently", m.Subject()))
 	}
-	return &job{portal: portal, sr: &sr, id: id}, nil
+	return &job{portal: portal, sr: &sr, signal: signalBytes(m.Data()), id: id}, nil
+}
+
+// Field numbers of the Signal in SignalReceived and in SignalMatched, from the schema.
+var (
+	receivedSignalField = (&signalsv1.SignalReceived{}).ProtoReflect().Descriptor().Fields().ByName("signal").Number()
+	matchedSignalField  = (&signalsv1.SignalMatched{}).ProtoReflect().Descriptor().Fields().ByName("signal").Number()
+)
+
+// signalBytes returns the wire bytes of the Signal in an encoded SignalReceived (one
+// that proto.Unmarshal accepted), or nil unless the field occurs exactly once: a
+// message field written several times is the merge of its parts, which only decoding
+// can tell.
+func signalBytes(data []byte) []byte {
+	var found []byte
+	n := 0
+	for len(data) > 0 {
+		num, typ, tagLen := protowire.ConsumeTag(data)
+		if tagLen < 0 {
+			return nil
+		}
+		valLen := protowire.ConsumeFieldValue(num, typ, data[tagLen:])
+		if valLen < 0 {
+			return nil
+		}
+		if num == receivedSignalField && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(data[tagLen:])
+			found, n = v, n+1
+		}
+		data = data[tagLen+valLen:]
+	}
+	if n != 1 {
+		return nil
+	}
+	return found
+}
+
+// encodeMatched encodes ev. With the received wire bytes of its Signal (signal, from
+// signalBytes), those are appended as the Signal field instead of encoding ev.Signal
+// again: fields may come in any order, and decoding them gives ev.Signal back. Most of
+// a SignalMatched is its Signal, so this saves most of the encoding.
+func encodeMatched(ev *signalsv1.SignalMatched, signal []byte) ([]byte, error) {
+	if signal == nil {
+		return proto.Marshal(ev)
+	}
+	sig := ev.Signal
+	ev.Signal = nil
+	// Size once and encode with the sizes it cached, into a buffer with room for
+	// the Signal.
+	size := proto.Size(ev) + protowire.SizeTag(matchedSignalField) + protowire.SizeBytes(len(signal))
+	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(make([]byte, 0, size), ev)
+	ev.Signal = sig
+	if err != nil {
+		return nil, err
+	}
+	b = protowire.AppendTag(b, matchedSignalField, protowire.BytesType)
+	return protowire.AppendBytes(b, signal), nil
 }
 
 // handle is the natsx handler (ModeNatsx): decode, hand to the batcher, wait for the batch.
@@ -413,9 +473,15 @@ func (s *Signals) process(ctx context.Context, batch []*job) []error {
 			}
 			continue
 		}
+		subject := natsx.SignalMatchedSubject(portal)
 		for k, i := range idx {
 			ev := s.matchedEvent(batch[i], answers[k])
-			m, err := natsx.NewMsg(ctx, natsx.SignalMatchedSubject(portal), ev.GetMeta().GetEventId(), ev)
+			data, err := encodeMatched(ev, batch[i].signal)
+			if err != nil {
+				errs[i] = natsx.Permanent(fmt.Errorf("encode SignalMatched %s: %w", ev.GetMeta().GetEventId(), err))
+				continue
+			}
+			m, err := natsx.NewEncodedMsg(ctx, subject, ev.GetMeta().GetEventId(), matchedType, data)
 			if err != nil {
 				errs[i] = natsx.Permanent(err)
 				continue
@@ -454,6 +520,9 @@ func (s *Signals) process(ctx context.Context, batch []*job) []error {
 	}
 	return errs
 }
+
+// matchedType is the Sb-Event-Type of SignalMatched.
+var matchedType = (&signalsv1.SignalMatched{}).ProtoReflect().Descriptor().FullName()
 
 // Outcomes of signalbridge.matcher.signals.
 const (

@@ -165,7 +165,7 @@ type Answer struct {
 // yet (transient; ask again later).
 func (r *Resolver) Resolve(ctx context.Context, portal string, qs []Query) ([]Answer, error) {
 	var domains, emails []string
-	seenD, seenE := map[string]bool{}, map[string]bool{}
+	seenD, seenE := make(map[string]bool, len(qs)), map[string]bool{}
 	for _, q := range qs {
 		for _, d := range q.Account.Domains {
 			if !seenD[d] {
@@ -216,8 +216,14 @@ func (r *Resolver) Resolve(ctx context.Context, portal string, qs []Query) ([]An
 
 	answers := make([]Answer, len(qs))
 	var via []int // answers to resolve through the contact's company
+	total := 0
+	for _, q := range qs {
+		total += len(q.Account.Domains)
+	}
+	all := make([][]match.Hit, total) // every query's hits, one allocation for the batch
 	for i, q := range qs {
-		hits := make([][]match.Hit, len(q.Account.Domains))
+		hits := all[:len(q.Account.Domains):len(q.Account.Domains)]
+		all = all[len(q.Account.Domains):]
 		unknown := false
 		for j, d := range q.Account.Domains {
 			h, ok := companyHits[d]
