@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -682,16 +683,17 @@ func (b *bench) throughput(pid string, domains, emails []string) error {
 	row(fmt.Sprintf("raw: natsx.Consume, %d workers, double ack, no work (round 1)", b.o.workers), b.rawNatsx)
 	var relayTotal, matchTotal time.Duration
 	ratios := make([]float64, 0, len(res))
-	fmt.Printf("\n%-8s %-16s %16s %16s %8s %22s %22s\n", "round", "order", "raw relay/s", "matcher/s", "ratio", "CPU µs/signal r / m", "alloc B/signal r / m")
+	fmt.Printf("\n%-6s %-15s %12s %10s %6s %17s %17s %18s %17s\n", "round", "order", "raw relay/s", "matcher/s", "ratio", "CPU µs/sig r / m", "server µs/sig r/m", "alloc B/sig r / m", "machine busy r/m")
 	for i, r := range res {
 		ratio := r.relay.Seconds() / r.match.Seconds()
 		ratios = append(ratios, ratio)
 		relayTotal += r.relay
 		matchTotal += r.match
-		cpu := func(u usage) float64 { return float64(u.cpu.Microseconds()) / float64(r.n) }
+		perSignal := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.n) }
 		alloc := func(u usage) float64 { return float64(u.alloc) / float64(r.n) }
-		fmt.Printf("%-8d %-16s %16.0f %16.0f %8.2f %13.1f / %5.1f %14.0f / %5.0f\n", i+1, r.order, rate(r.n, r.relay), rate(r.n, r.match), ratio,
-			cpu(r.relayUse), cpu(r.matchUse), alloc(r.relayUse), alloc(r.matchUse))
+		fmt.Printf("%-6d %-15s %12.0f %10.0f %6.2f %9.1f / %5.1f %9.1f / %5.1f %10.0f / %5.0f %10.0f%% / %2.0f%%\n", i+1, r.order, rate(r.n, r.relay), rate(r.n, r.match), ratio,
+			perSignal(r.relayUse.cpu), perSignal(r.matchUse.cpu), perSignal(r.relayUse.server), perSignal(r.matchUse.server),
+			alloc(r.relayUse), alloc(r.matchUse), r.relayUse.load(), r.matchUse.load())
 	}
 	slices.Sort(ratios)
 	m := rate(total, matchTotal)
@@ -709,6 +711,11 @@ func (b *bench) throughput(pid string, domains, emails []string) error {
 type usage struct {
 	cpu   time.Duration
 	alloc uint64
+	// server is the CPU time of this process's children: the NATS server.
+	server time.Duration
+	// busy and total are the machine's CPU time (every process, every core) in
+	// clock ticks from /proc/stat: busy/total is how loaded the two cores were.
+	busy, total uint64
 }
 
 func processUsage() usage {
@@ -722,12 +729,80 @@ func processUsage() usage {
 	if s[0].Value.Kind() == metrics.KindUint64 {
 		u.alloc = s[0].Value.Uint64()
 	}
+	u.busy, u.total = machineCPU()
+	u.server = childrenCPU()
 	return u
+}
+
+// childrenCPU is the CPU time (user and system) the running child processes of this
+// one have used so far, from /proc (zero where there is none). The only child is the
+// NATS server. /proc counts in clock ticks of 10 ms.
+func childrenCPU() time.Duration {
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	var ticks uint64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, pid := range strings.Fields(string(b)) {
+			stat, err := os.ReadFile("/proc/" + pid + "/stat")
+			if err != nil {
+				continue
+			}
+			// Fields after the command name (which may hold spaces): utime and
+			// stime are the 12th and 13th of them.
+			_, rest, ok := strings.Cut(string(stat), ") ")
+			f := strings.Fields(rest)
+			if !ok || len(f) < 13 {
+				continue
+			}
+			u, _ := strconv.ParseUint(f[11], 10, 64)
+			s, _ := strconv.ParseUint(f[12], 10, 64)
+			ticks += u + s
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// machineCPU reads the machine's busy and total CPU ticks from /proc/stat (zero
+// where there is none): user, nice, system, irq, softirq and steal are busy;
+// idle and iowait are not.
+func machineCPU() (busy, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, 0
+	}
+	for i, f := range fields[1:9] {
+		v, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, 0
+		}
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total
+}
+
+// load is the share of the machine's CPU time that was busy, in percent.
+func (u usage) load() float64 {
+	if u.total == 0 {
+		return 0
+	}
+	return 100 * float64(u.busy) / float64(u.total)
 }
 
 // since is what was spent between before and u.
 func (u usage) since(before usage) usage {
-	return usage{cpu: u.cpu - before.cpu, alloc: u.alloc - before.alloc}
+	return usage{cpu: u.cpu - before.cpu, alloc: u.alloc - before.alloc, server: u.server - before.server,
+		busy: u.busy - before.busy, total: u.total - before.total}
 }
 
 // writeHeapProfile writes the heap profile (cumulative allocations included) to path,
