@@ -67,7 +67,7 @@ type SignalsOptions struct {
 	Linger time.Duration
 	// Concurrency is the number of batches in flight (default 2).
 	Concurrency int
-	// MaxAckPending bounds unacknowledged signals (default 4 × MaxBatch in ModeBatch,
+	// MaxAckPending bounds unacknowledged signals (default (Concurrency + 2) × MaxBatch in ModeBatch,
 	// natsx.DefaultPullMaxMessages × Workers in ModeNatsx).
 	MaxAckPending int
 	// Producer is written into every event ("matcher/<version>").
@@ -144,7 +144,8 @@ func NewSignals(nc *nats.Conn, js jetstream.JetStream, res *resolve.Resolver, op
 		opts.Concurrency = 2
 	}
 	if opts.MaxAckPending <= 0 {
-		opts.MaxAckPending = 4 * opts.MaxBatch
+		// The batches being matched, and as many again fetched meanwhile.
+		opts.MaxAckPending = (opts.Concurrency + 2) * opts.MaxBatch
 		if opts.Mode == ModeNatsx {
 			// Enough for every worker's pull buffer, so that all of them hold a signal.
 			opts.MaxAckPending = natsx.DefaultPullMaxMessages * opts.Workers
