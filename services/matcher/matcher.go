@@ -50,7 +50,7 @@ type Config struct {
 	SignalWorkers  int           `env:"SIGNAL_WORKERS" default:"32" desc:"natsx.Consume loops of matcher-signals in natsx mode (bounds a match batch)"`
 	MatchBatch     int           `env:"MATCH_BATCH" default:"1000" desc:"most signals matched and published together (one atomic batch)"`
 	MatchLinger    time.Duration `env:"MATCH_LINGER" default:"1ms" desc:"how long a match batch waits for more signals"`
-	MatchParallel  int           `env:"MATCH_PARALLEL" default:"2" desc:"match batches in flight at once"`
+	MatchParallel  int           `env:"MATCH_PARALLEL" default:"3" desc:"match batches in flight at once: while one is matched, the others wait on the server (publish, fsync, acks)"`
 	CRMWorkers     int           `env:"CRM_WORKERS" default:"32" desc:"parallel consume loops of matcher-crm-events"`
 	CRMLinger      time.Duration `env:"CRM_LINGER" default:"20ms" desc:"how long a webhook re-read waits to share a batch read"`
 

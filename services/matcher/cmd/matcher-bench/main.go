@@ -112,7 +112,7 @@ func run() error {
 	flag.IntVar(&o.natsxN, "natsx-n", 100_000, "signals for the natsx.Consume mode comparison (0 skips it)")
 	flag.IntVar(&o.companies, "companies", 50_000, "companies in the mirrored portal")
 	flag.IntVar(&o.workers, "workers", 512, "natsx.Consume loops (raw natsx baseline and the natsx mode)")
-	flag.IntVar(&o.parallel, "parallel", 2, "match batches in flight")
+	flag.IntVar(&o.parallel, "parallel", 3, "match batches in flight (SB_MATCHER_MATCH_PARALLEL; the relay uses as many)")
 	flag.IntVar(&o.batch, "batch", 1000, "most signals matched and published together")
 	flag.IntVar(&o.cacheKeys, "cache-keys", 200_000, "SB_MATCHER_CACHE_KEYS: mirror answers kept in memory (0: none)")
 	flag.DurationVar(&o.linger, "linger", time.Millisecond, "how long a match batch waits for more signals")

@@ -65,7 +65,7 @@ type SignalsOptions struct {
 	MaxBatch int
 	// Linger is how long a batch waits for more signals after its first (default 1ms).
 	Linger time.Duration
-	// Concurrency is the number of batches in flight (default 2).
+	// Concurrency is the number of batches in flight (default 3).
 	Concurrency int
 	// MaxAckPending bounds unacknowledged signals (default (Concurrency + 2) × MaxBatch in ModeBatch,
 	// natsx.DefaultPullMaxMessages × Workers in ModeNatsx).
@@ -141,7 +141,7 @@ func NewSignals(nc *nats.Conn, js jetstream.JetStream, res *resolve.Resolver, op
 		opts.Linger = time.Millisecond
 	}
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 2
+		opts.Concurrency = 3
 	}
 	if opts.MaxAckPending <= 0 {
 		// The batches being matched, and as many again fetched meanwhile.
