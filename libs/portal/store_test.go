@@ -157,7 +157,6 @@ func TestStore(t *testing.T) {
 	}
 }
 
-// testlog.Buffer is a goroutine-safe log sink.
 func TestRegistry(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)

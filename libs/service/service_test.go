@@ -20,7 +20,6 @@ type settings struct {
 	service.Settings
 }
 
-// testlog.Buffer collects log output written from several goroutines.
 func load(t *testing.T, env map[string]string) settings {
 	t.Helper()
 	var cfg settings
